@@ -1,0 +1,3 @@
+module github.com/rkexec/rkexec
+
+go 1.26
