@@ -1,0 +1,202 @@
+package idmap
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/user"
+	"strconv"
+	"strings"
+)
+
+// Mapping is one line of a uid_map or gid_map file.
+type Mapping struct {
+	InsideID  uint32
+	OutsideID uint32
+	Size      uint32
+}
+
+func (m Mapping) String() string { return fmt.Sprintf("%d %d %d", m.InsideID, m.OutsideID, m.Size) }
+
+// Method says how a Plan is written.
+type Method string
+
+// The ways to write maps.
+const (
+	// MethodHelpers runs newuidmap and newgidmap (subordinate ranges).
+	MethodHelpers Method = "newuidmap"
+	// MethodDirectFull writes a full identity map directly; only the real root user can.
+	MethodDirectFull Method = "direct-full"
+	// MethodDirectSingle writes a single mapping of the caller directly, after denying setgroups.
+	MethodDirectSingle Method = "direct-single"
+)
+
+// Plan is the uid and gid maps for one user namespace and how to write them.
+type Plan struct {
+	Method Method
+	UIDMap []Mapping
+	GIDMap []Mapping
+	// NewUIDMap and NewGIDMap are the resolved helper paths for MethodHelpers.
+	NewUIDMap string
+	NewGIDMap string
+	// Warning, when set, is the one line to show the user about a degraded map.
+	Warning string
+}
+
+// Caller is who the maps are for.
+type Caller struct {
+	UID, GID int
+	Name     string
+}
+
+// CurrentCaller describes the calling process's effective user. A uid without a passwd entry is
+// named by its number, which numeric subuid lines match.
+func CurrentCaller() Caller {
+	c := Caller{UID: os.Geteuid(), GID: os.Getegid(), Name: strconv.Itoa(os.Geteuid())}
+	if u, err := user.LookupId(c.Name); err == nil {
+		c.Name = u.Username
+	}
+	return c
+}
+
+// Lookup is what MakePlan needs from the host; tests replace it.
+type Lookup struct {
+	// LookPath finds a helper binary.
+	LookPath func(string) (string, error)
+	// SubUIDFile and SubGIDFile are the static sources.
+	SubUIDFile, SubGIDFile string
+	// Getsubids runs the dynamic source.
+	Getsubids func(path, userName string, gid bool) ([]Range, error)
+}
+
+// HostLookup is the real host.
+func HostLookup() Lookup {
+	return Lookup{LookPath: exec.LookPath, SubUIDFile: "/etc/subuid", SubGIDFile: "/etc/subgid", Getsubids: getsubids}
+}
+
+// MakePlan decides the maps for caller, resolving helpers on the host (before any namespace change).
+func MakePlan(caller Caller, source Source, host Lookup) (Plan, error) {
+	if caller.UID == 0 {
+		full := []Mapping{{InsideID: 0, OutsideID: 0, Size: 4294967295}}
+		return Plan{Method: MethodDirectFull, UIDMap: full, GIDMap: full}, nil
+	}
+	uidRanges, gidRanges, err := subIDRanges(caller, source, host)
+	if err != nil {
+		return Plan{}, err
+	}
+	newuidmap, uerr := host.LookPath("newuidmap")
+	newgidmap, gerr := host.LookPath("newgidmap")
+	var missing string
+	switch {
+	case len(uidRanges) == 0 && len(gidRanges) == 0:
+		missing = fmt.Sprintf("no subordinate ids for user %s in %s and %s", caller.Name, host.SubUIDFile, host.SubGIDFile)
+	case len(uidRanges) == 0:
+		missing = fmt.Sprintf("no subordinate uids for user %s in %s", caller.Name, host.SubUIDFile)
+	case len(gidRanges) == 0:
+		missing = fmt.Sprintf("no subordinate gids for user %s in %s", caller.Name, host.SubGIDFile)
+	case uerr != nil || gerr != nil:
+		missing = "newuidmap/newgidmap not found in PATH"
+	}
+	if missing != "" {
+		return singlePlan(caller, missing), nil
+	}
+	return Plan{
+		Method:    MethodHelpers,
+		UIDMap:    fullMap(caller.UID, uidRanges),
+		GIDMap:    fullMap(caller.GID, gidRanges),
+		NewUIDMap: newuidmap,
+		NewGIDMap: newgidmap,
+	}, nil
+}
+
+func singlePlan(caller Caller, why string) Plan {
+	return Plan{
+		Method: MethodDirectSingle,
+		UIDMap: []Mapping{{InsideID: 0, OutsideID: uint32(caller.UID), Size: 1}},
+		GIDMap: []Mapping{{InsideID: 0, OutsideID: uint32(caller.GID), Size: 1}},
+		Warning: fmt.Sprintf("%s: mapping only uid %d and gid %d (as root), so chown to any other id fails; "+
+			"for 65536 ids install newuidmap/newgidmap (package uidmap) and add \"%s:100000:65536\" to /etc/subuid and /etc/subgid",
+			why, caller.UID, caller.GID, caller.Name),
+	}
+}
+
+// fullMap maps 0 to the caller and the ranges to 1 and up.
+func fullMap(id int, ranges []Range) []Mapping {
+	m := []Mapping{{InsideID: 0, OutsideID: uint32(id), Size: 1}}
+	next := uint32(1)
+	for _, r := range ranges {
+		if uint64(next)+uint64(r.Count) > 4294967295 {
+			break
+		}
+		m = append(m, Mapping{InsideID: next, OutsideID: r.Start, Size: r.Count})
+		next += r.Count
+	}
+	return m
+}
+
+func subIDRanges(caller Caller, source Source, host Lookup) (uids, gids []Range, err error) {
+	switch source {
+	case SourceStatic:
+		return staticRanges(caller, host)
+	case SourceDynamic:
+		return dynamicRanges(caller, host)
+	case SourceAuto, "":
+		uids, gids, err := dynamicRanges(caller, host)
+		if err == nil && len(uids) > 0 && len(gids) > 0 {
+			return uids, gids, nil
+		}
+		return staticRanges(caller, host)
+	}
+	return nil, nil, fmt.Errorf("invalid subid source %q", source)
+}
+
+func staticRanges(caller Caller, host Lookup) ([]Range, []Range, error) {
+	uids, err := readSubIDFile(host.SubUIDFile, caller.Name, caller.UID)
+	if err != nil {
+		return nil, nil, err
+	}
+	gids, err := readSubIDFile(host.SubGIDFile, caller.Name, caller.UID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return uids, gids, nil
+}
+
+// errNoGetsubids reports that the dynamic source is not installed.
+var errNoGetsubids = errors.New("getsubids not found in PATH (install the uidmap package, or use --subid-source=static)")
+
+func dynamicRanges(caller Caller, host Lookup) ([]Range, []Range, error) {
+	path, err := host.LookPath("getsubids")
+	if err != nil {
+		return nil, nil, errNoGetsubids
+	}
+	uids, err := host.Getsubids(path, caller.Name, false)
+	if err != nil {
+		return nil, nil, fmt.Errorf("subordinate uids of %s: %w", caller.Name, err)
+	}
+	gids, err := host.Getsubids(path, caller.Name, true)
+	if err != nil {
+		return nil, nil, fmt.Errorf("subordinate gids of %s: %w", caller.Name, err)
+	}
+	return uids, gids, nil
+}
+
+// helperArgs renders maps as newuidmap's arguments after the pid.
+func helperArgs(m []Mapping) []string {
+	var args []string
+	for _, e := range m {
+		args = append(args, strconv.FormatUint(uint64(e.InsideID), 10), strconv.FormatUint(uint64(e.OutsideID), 10), strconv.FormatUint(uint64(e.Size), 10))
+	}
+	return args
+}
+
+// fileContent renders maps as a uid_map file's content.
+func fileContent(m []Mapping) string {
+	var b strings.Builder
+	for _, e := range m {
+		b.WriteString(e.String())
+		b.WriteByte('\n')
+	}
+	return b.String()
+}

@@ -1,0 +1,158 @@
+// Package message is the wire protocol between the rkexec parent and child: named messages, sent as
+// JSON with a 4-byte little-endian length prefix and a size limit, in a fixed order.
+//
+// It is not a general RPC layer: each side sends the next message of the handshake and waits for the
+// one it expects; anything else, including a message of kind Error, ends the run.
+//
+//	parent                                  child (new user+mount ns)
+//	  |---------- ParentHello ---------------->|
+//	  |<--------- ChildHello ------------------|  (child is in its new namespaces)
+//	  |  newuidmap/newgidmap <child pid>       |
+//	  |---------- IDMapsWritten -------------->|
+//	  |                                        |  re-exec to gain capabilities, mounts
+//	  |<--------- UserNSReady -----------------|
+//	  |  network driver                        |
+//	  |---------- NetworkConfigured ---------->|  (empty for the host network)
+//	  |  port driver                           |
+//	  |---------- PortDriverReady ------------>|
+//	  |                                        |  network config inside, target started
+//	  |<--------- TargetStarted ---------------|
+//	  |  child_pid written, state.json         |
+//
+// Either side may send Error instead of its next message; the other side reports it and exits non-zero.
+package message
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// MaxSize bounds one message's JSON body.
+const MaxSize = 1 << 16
+
+// Names of the messages, in the order they are sent.
+const (
+	ParentHello       = "ParentHello"
+	ChildHello        = "ChildHello"
+	IDMapsWritten     = "IDMapsWritten"
+	UserNSReady       = "UserNSReady"
+	NetworkConfigured = "NetworkConfigured"
+	PortDriverReady   = "PortDriverReady"
+	TargetStarted     = "TargetStarted"
+	Error             = "Error"
+)
+
+// Message is one step of the handshake. Only the fields of its kind are set.
+type Message struct {
+	Name string `json:"name"`
+	// Step names the handshake step that failed; Error messages only.
+	Step string `json:"step,omitempty"`
+	// Error is the failure text; Error messages only.
+	Error string `json:"error,omitempty"`
+	// ExitCode is the exit code the receiver should use for an Error (e.g. 126, 127); 0 means 125.
+	ExitCode int `json:"exit_code,omitempty"`
+	// Network is the configuration to apply inside; NetworkConfigured only, nil for the host network.
+	Network *Network `json:"network,omitempty"`
+	// PortDriver is opaque data for the child side of the port driver; PortDriverReady only.
+	PortDriver map[string]string `json:"port_driver,omitempty"`
+	// TargetPID is the target's pid as seen by the child; TargetStarted only.
+	TargetPID int `json:"target_pid,omitempty"`
+}
+
+// Network describes the interface the child configures inside its network namespace.
+type Network struct {
+	Dev     string   `json:"dev"`
+	IP      string   `json:"ip"`
+	Netmask int      `json:"netmask"`
+	Gateway string   `json:"gateway"`
+	DNS     []string `json:"dns,omitempty"`
+	MTU     int      `json:"mtu"`
+	// Opaque is driver-specific data.
+	Opaque map[string]string `json:"opaque,omitempty"`
+}
+
+// RemoteError is an Error message received from the other side.
+type RemoteError struct {
+	Step     string
+	Msg      string
+	ExitCode int
+}
+
+func (e *RemoteError) Error() string {
+	if e.Step == "" {
+		return e.Msg
+	}
+	return e.Step + ": " + e.Msg
+}
+
+// Send writes m to w as one frame.
+func Send(w io.Writer, m *Message) error {
+	body, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encoding message %s: %w", m.Name, err)
+	}
+	if len(body) > MaxSize {
+		return fmt.Errorf("message %s is %d bytes, more than the limit of %d", m.Name, len(body), MaxSize)
+	}
+	frame := make([]byte, 4+len(body))
+	binary.LittleEndian.PutUint32(frame, uint32(len(body)))
+	copy(frame[4:], body)
+	if _, err := w.Write(frame); err != nil {
+		return fmt.Errorf("sending message %s: %w", m.Name, err)
+	}
+	return nil
+}
+
+// SendError tells the other side that step failed with err.
+func SendError(w io.Writer, step string, err error, exitCode int) error {
+	return Send(w, &Message{Name: Error, Step: step, Error: err.Error(), ExitCode: exitCode})
+}
+
+// Recv reads one frame from r. io.EOF means the other side closed the pipe between messages.
+func Recv(r io.Reader) (*Message, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("reading message header: %w", err)
+		}
+		return nil, err
+	}
+	n := binary.LittleEndian.Uint32(hdr[:])
+	if n == 0 || n > MaxSize {
+		return nil, fmt.Errorf("message length %d is outside 1..%d", n, MaxSize)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return nil, fmt.Errorf("reading message body of %d bytes: %w", n, err)
+	}
+	var m Message
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, fmt.Errorf("decoding message: %w", err)
+	}
+	if m.Name == "" {
+		return nil, errors.New("decoding message: no name")
+	}
+	return &m, nil
+}
+
+// Expect reads one message and checks that it is the named one. An Error message from the other side
+// comes back as a *RemoteError; a closed pipe as an error naming the message that was expected.
+func Expect(r io.Reader, name string) (*Message, error) {
+	m, err := Recv(r)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("waiting for %s: the other side exited", name)
+		}
+		return nil, fmt.Errorf("waiting for %s: %w", name, err)
+	}
+	if m.Name == Error {
+		return nil, &RemoteError{Step: m.Step, Msg: m.Error, ExitCode: m.ExitCode}
+	}
+	if m.Name != name {
+		return nil, fmt.Errorf("waiting for %s: got %s", name, m.Name)
+	}
+	return m, nil
+}
