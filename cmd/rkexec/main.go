@@ -1,0 +1,49 @@
+// Command rkexec runs a command as "root" in new Linux namespaces for an unprivileged user: a drop-in
+// for RootlessKit. See README.md and docs/.
+package main
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/sirupsen/logrus"
+
+	"github.com/rkexec/rkexec/pkg/child"
+)
+
+// Environment variables. Packages take these names from here; none hard-codes them.
+const (
+	// childEnvKey carries the child's JSON config; its presence makes this process the child.
+	childEnvKey = "_RKEXEC_CHILD"
+
+	envStateDir       = "ROOTLESSKIT_STATE_DIR"   // documented by RootlessKit
+	envParentEUID     = "ROOTLESSKIT_PARENT_EUID" // documented by RootlessKit
+	envParentEGID     = "ROOTLESSKIT_PARENT_EGID" // documented by RootlessKit
+	envRkexecStateDir = "RKEXEC_STATE_DIR"
+	envRkexecName     = "RKEXEC_NAME"
+	envXDGRuntimeDir  = "XDG_RUNTIME_DIR"
+)
+
+func main() {
+	if os.Getenv(childEnvKey) != "" {
+		os.Exit(child.Run(child.Opt{ConfigEnvKey: childEnvKey, NewLog: func(debug bool) *logrus.Logger { return newLogger("child", debug) }}))
+	}
+	os.Exit(execute(os.Args[1:]))
+}
+
+// newLogger returns a logger whose every line names the role that wrote it.
+func newLogger(role string, debug bool) *logrus.Logger {
+	l := logrus.New()
+	l.SetOutput(os.Stderr)
+	l.SetFormatter(&roleFormatter{role: role})
+	if debug {
+		l.SetLevel(logrus.DebugLevel)
+	}
+	return l
+}
+
+type roleFormatter struct{ role string }
+
+func (f *roleFormatter) Format(e *logrus.Entry) ([]byte, error) {
+	return fmt.Appendf(nil, "[rkexec:%s] %s: %s\n", f.role, e.Level, e.Message), nil
+}

@@ -1,0 +1,227 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/rkexec/rkexec/pkg/child"
+	"github.com/rkexec/rkexec/pkg/idmap"
+	"github.com/rkexec/rkexec/pkg/parent"
+	"github.com/rkexec/rkexec/pkg/statedir"
+)
+
+// runFlags are the root command's flags, spelled and defaulted as RootlessKit v2 spells them.
+type runFlags struct {
+	debug       bool
+	stateDir    string
+	name        string
+	copyUp      []string
+	copyUpMode  string
+	propagation string
+	subidSource string
+}
+
+// usageError is a command-line mistake.
+type usageError struct{ error }
+
+// execute runs the command line and returns the process exit code.
+func execute(args []string) int {
+	f := &runFlags{}
+	root := newRootCommand(f)
+	root.SetArgs(args)
+	code := 0
+	root.RunE = func(_ *cobra.Command, args []string) error {
+		c, err := runMain(f, args)
+		code = c
+		return err
+	}
+	if err := root.Execute(); err != nil {
+		var pe *parent.Error
+		switch {
+		case errors.As(err, &pe):
+			fmt.Fprintf(os.Stderr, "rkexec: %s\n", oneLine(pe.Error()))
+			return pe.Code
+		default:
+			fmt.Fprintf(os.Stderr, "rkexec: %s (see rkexec --help)\n", oneLine(err.Error()))
+			return 125
+		}
+	}
+	return code
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func newRootCommand(f *runFlags) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "rkexec [flags] [--] COMMAND [ARG...]",
+		Short: "Run a command as root in new user namespaces, with no setuid code of its own",
+		Long: `rkexec runs COMMAND as "root" inside a new user and mount namespace, mapping root to you and
+the rest of the namespace's ids to your subordinate ids from /etc/subuid and /etc/subgid.
+It accepts RootlessKit's flags, state directory and environment variables.
+
+Exit status: COMMAND's, or 128+N when it was killed by signal N; 125 when rkexec itself
+failed, 126 when COMMAND cannot be executed, 127 when it is not found.`,
+		Example: `  rkexec -- sh -c 'id -u; cat /proc/self/uid_map'
+  rkexec --copy-up=/etc -- sh -c 'echo 127.0.0.2 myhost >>/etc/hosts'`,
+		Version:           version(),
+		Args:              cobra.ArbitraryArgs,
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		DisableAutoGenTag: true,
+		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+	}
+	root.SetOut(os.Stdout)
+	root.SetErr(os.Stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	fl := root.Flags()
+	// Flags after COMMAND belong to COMMAND.
+	fl.SetInterspersed(false)
+	fl.BoolVar(&f.debug, "debug", false, "debug logging, every line prefixed with the role that wrote it")
+	fl.StringVar(&f.stateDir, "state-dir", "", "state directory (default $XDG_RUNTIME_DIR/rkexec/NAME)")
+	fl.StringVar(&f.name, "name", "", "sandbox name, for rkexec exec/ps (default: generated)")
+	fl.StringSliceVar(&f.copyUp, "copy-up", nil, "mount a writable tmpfs on this directory, its entries symlinked to the originals (repeatable), e.g. --copy-up=/etc")
+	fl.StringVar(&f.copyUpMode, "copy-up-mode", "tmpfs+symlink", "copy-up mode [tmpfs+symlink]")
+	fl.StringVar(&f.propagation, "propagation", "rprivate", "mount propagation of / [rprivate, private, rslave, slave, rshared, shared]")
+	fl.StringVar(&f.subidSource, "subid-source", "auto", "source of subordinate ids: dynamic runs getsubids, static reads /etc/subuid and /etc/subgid [auto, dynamic, static]")
+	return root
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+// runMain validates the flags, then runs the sandbox.
+func runMain(f *runFlags, args []string) (int, error) {
+	if len(args) == 0 {
+		return 125, usageError{errors.New("no command given: rkexec [flags] -- COMMAND [ARG...]")}
+	}
+	log := newLogger("parent", f.debug)
+	if f.copyUpMode != "tmpfs+symlink" {
+		return 125, usageError{fmt.Errorf("invalid --copy-up-mode %q: the only mode is tmpfs+symlink", f.copyUpMode)}
+	}
+	if _, ok := child.Propagations[f.propagation]; !ok {
+		return 125, usageError{fmt.Errorf("invalid --propagation %q: use rprivate, private, rslave, slave, rshared or shared", f.propagation)}
+	}
+	source, err := idmap.ParseSource(f.subidSource)
+	if err != nil {
+		return 125, usageError{err}
+	}
+	copyUp, err := checkCopyUp(f.copyUp)
+	if err != nil {
+		return 125, usageError{err}
+	}
+	name, stateDir, err := resolveStateDir(f)
+	if err != nil {
+		return 125, usageError{err}
+	}
+	plan, err := idmap.MakePlan(idmap.CurrentCaller(), source, idmap.HostLookup())
+	if err != nil {
+		return 125, &parent.Error{Code: 125, Step: "id maps", Err: err}
+	}
+	return parent.Run(parent.Opt{
+		Name:        name,
+		StateDir:    stateDir,
+		Target:      args,
+		CopyUp:      copyUp,
+		Propagation: f.propagation,
+		IDMaps:      plan,
+		Debug:       f.debug,
+		ChildEnvKey: childEnvKey,
+		TargetEnv: []string{
+			envStateDir + "=" + stateDir,
+			envParentEUID + "=" + strconv.Itoa(os.Geteuid()),
+			envParentEGID + "=" + strconv.Itoa(os.Getegid()),
+			envRkexecStateDir + "=" + stateDir,
+			envRkexecName + "=" + name,
+		},
+		Log:    log,
+		Stderr: os.Stderr,
+	})
+}
+
+// checkCopyUp cleans the --copy-up directories and checks each exists and can be copied up.
+func checkCopyUp(dirs []string) ([]string, error) {
+	var out []string
+	seen := map[string]bool{}
+	for _, d := range dirs {
+		if !filepath.IsAbs(d) {
+			return nil, fmt.Errorf("invalid --copy-up %q: give an absolute path", d)
+		}
+		d = filepath.Clean(d)
+		if d == "/" || d == os.TempDir() {
+			return nil, fmt.Errorf("invalid --copy-up %q: / and %s cannot be copied up", d, os.TempDir())
+		}
+		fi, err := os.Stat(d)
+		if err != nil {
+			return nil, fmt.Errorf("invalid --copy-up %q: %w", d, errors.Unwrap(err))
+		}
+		if !fi.IsDir() {
+			return nil, fmt.Errorf("invalid --copy-up %q: not a directory", d)
+		}
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	return out, nil
+}
+
+// resolveStateDir picks the sandbox's name and state directory.
+func resolveStateDir(f *runFlags) (name, dir string, err error) {
+	name = f.name
+	if name != "" {
+		if err := statedir.CheckName(name); err != nil {
+			return "", "", err
+		}
+	}
+	if f.stateDir != "" {
+		dir, err = filepath.Abs(f.stateDir)
+		if err != nil {
+			return "", "", fmt.Errorf("invalid --state-dir %q: %w", f.stateDir, err)
+		}
+		if name == "" {
+			name = filepath.Base(dir)
+		}
+		return name, dir, nil
+	}
+	if name == "" {
+		var b [4]byte
+		_, _ = io.ReadFull(rand.Reader, b[:]) // crypto/rand does not fail on Linux
+		name = hex.EncodeToString(b[:])
+	}
+	root := statedir.Root(os.Getenv(envXDGRuntimeDir), os.Geteuid())
+	if err := ensureRoot(root); err != nil {
+		return "", "", err
+	}
+	return name, filepath.Join(root, name), nil
+}
+
+// ensureRoot creates the directory of named sandboxes, 0700, and checks that it is the caller's own.
+func ensureRoot(root string) error {
+	if err := os.MkdirAll(root, 0o700); err != nil {
+		return fmt.Errorf("creating %s: %w (set XDG_RUNTIME_DIR or use --state-dir)", root, err)
+	}
+	fi, err := os.Lstat(root)
+	if err != nil {
+		return fmt.Errorf("checking %s: %w", root, err)
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !fi.IsDir() || !ok || int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("%s is not a directory owned by you: remove it or use --state-dir", root)
+	}
+	return nil
+}

@@ -1,0 +1,257 @@
+package child
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/rkexec/rkexec/pkg/message"
+)
+
+// Opt configures Run.
+type Opt struct {
+	// ConfigEnvKey names the environment variable that carries the JSON Config.
+	ConfigEnvKey string
+	// NewLog makes the logger for debug and error lines, given the config's debug switch.
+	NewLog func(debug bool) *logrus.Logger
+}
+
+// exitError carries the exit code the child should end with.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// Run is the child's whole life; it returns the process's exit code.
+func Run(opt Opt) int {
+	var cfg Config
+	if err := json.Unmarshal([]byte(os.Getenv(opt.ConfigEnvKey)), &cfg); err != nil {
+		opt.NewLog(false).Errorf("decoding %s: %v", opt.ConfigEnvKey, err)
+		return 125
+	}
+	log := opt.NewLog(cfg.Debug)
+	from := os.NewFile(uintptr(cfg.FDs.FromParent), "from-parent")
+	to := os.NewFile(uintptr(cfg.FDs.ToParent), "to-parent")
+	c := &child{cfg: cfg, opt: opt, log: log, from: from, to: to}
+	var err error
+	switch cfg.Stage {
+	case 1:
+		err = c.stage1()
+	case 2:
+		return c.stage2()
+	default:
+		err = fmt.Errorf("unknown child stage %d", cfg.Stage)
+	}
+	if err != nil {
+		c.fail("user namespace", err)
+	}
+	return 125
+}
+
+type child struct {
+	cfg      Config
+	opt      Opt
+	log      *logrus.Logger
+	from, to *os.File
+}
+
+// fail reports err to the parent, which prints it; the child itself stays quiet unless the parent is gone.
+func (c *child) fail(step string, err error) {
+	code := 125
+	var ee *exitError
+	if errors.As(err, &ee) {
+		code = ee.code
+	}
+	if sendErr := message.SendError(c.to, step, err, code); sendErr != nil {
+		c.log.Errorf("%s: %v", step, err)
+	}
+}
+
+// stage1 runs before the maps exist: handshake, then re-exec to gain capabilities.
+func (c *child) stage1() error {
+	if _, err := message.Expect(c.from, message.ParentHello); err != nil {
+		return err
+	}
+	if err := message.Send(c.to, &message.Message{Name: message.ChildHello}); err != nil {
+		return err
+	}
+	if _, err := message.Expect(c.from, message.IDMapsWritten); err != nil {
+		return err
+	}
+	c.cfg.Stage = 2
+	b, err := json.Marshal(c.cfg)
+	if err != nil {
+		return fmt.Errorf("encoding child config: %w", err)
+	}
+	env := withEnv(os.Environ(), c.opt.ConfigEnvKey, string(b))
+	c.log.Debug("re-executing to gain capabilities in the user namespace")
+	err = execFD(c.cfg.FDs.Exe, os.Args, env)
+	return fmt.Errorf("re-executing rkexec from fd %d: %w", c.cfg.FDs.Exe, err)
+}
+
+// stage2 has full capabilities in the namespace. It returns the exit code.
+func (c *child) stage2() int {
+	// Nothing inherited may reach the target: every fd above stderr is close-on-exec from here on.
+	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
+		c.fail("user namespace", fmt.Errorf("marking inherited fds close-on-exec: %w", err))
+		return 125
+	}
+	// The capability gain at exec cleared the parent-death signal; set it again, then make sure the
+	// parent did not die before it was set.
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGTERM), 0, 0, 0); err != nil {
+		c.fail("user namespace", fmt.Errorf("setting the parent-death signal: %w", err))
+		return 125
+	}
+	if os.Getppid() != c.cfg.ParentPID {
+		c.removeStateDir()
+		return 125
+	}
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		c.fail("user namespace", fmt.Errorf("becoming a child subreaper: %w", err))
+		return 125
+	}
+	if err := setupMounts(c.cfg.Propagation, c.cfg.CopyUp); err != nil {
+		c.fail("mounts", err)
+		return 125
+	}
+	if err := message.Send(c.to, &message.Message{Name: message.UserNSReady}); err != nil {
+		return 125
+	}
+	if _, err := message.Expect(c.from, message.NetworkConfigured); err != nil {
+		c.failUnlessRemote("network", err)
+		return 125
+	}
+	if _, err := message.Expect(c.from, message.PortDriverReady); err != nil {
+		c.failUnlessRemote("ports", err)
+		return 125
+	}
+	return c.runTarget()
+}
+
+// failUnlessRemote reports err unless it came from the parent, which already knows.
+func (c *child) failUnlessRemote(step string, err error) {
+	var re *message.RemoteError
+	if !errors.As(err, &re) {
+		c.fail(step, err)
+	}
+}
+
+func (c *child) runTarget() int {
+	// Watch for SIGCHLD before the target can exit.
+	reaper := newReaper(c.cfg.ParentPID)
+	defer reaper.stop()
+	cmd, err := c.targetCmd()
+	if err == nil {
+		err = cmd.Start()
+		if err != nil {
+			err = &exitError{code: execErrorCode(err), err: err}
+		}
+	}
+	if err != nil {
+		c.fail("starting the command", err)
+		return 125
+	}
+	reaper.target = cmd.Process.Pid
+	if err := message.Send(c.to, &message.Message{Name: message.TargetStarted, TargetPID: cmd.Process.Pid}); err != nil {
+		c.log.Debugf("telling the parent the target started: %v", err)
+	}
+	c.from.Close()
+	status, parentDied := reaper.wait()
+	if parentDied {
+		c.log.Debug("the parent died: killing the sandbox")
+		c.removeStateDir()
+		return 128 + int(unix.SIGKILL)
+	}
+	return status
+}
+
+func (c *child) targetCmd() (*exec.Cmd, error) {
+	env := withoutEnv(os.Environ(), c.opt.ConfigEnvKey)
+	path, err := lookPath(c.cfg.Target[0], env)
+	if err != nil {
+		return nil, &exitError{code: execErrorCode(err), err: err}
+	}
+	cmd := &exec.Cmd{
+		Path:   path,
+		Args:   c.cfg.Target,
+		Env:    env,
+		Stdin:  os.Stdin,
+		Stdout: os.Stdout,
+		Stderr: os.Stderr,
+		// If the child dies without cleaning up, the target goes with it.
+		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+	}
+	return cmd, nil
+}
+
+// lookPath resolves name with the target's PATH, inside the sandbox.
+func lookPath(name string, env []string) (string, error) {
+	if strings.Contains(name, "/") {
+		return exec.LookPath(name)
+	}
+	path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = v
+		}
+	}
+	for _, dir := range strings.Split(path, ":") {
+		if dir == "" {
+			dir = "."
+		}
+		p := dir + "/" + name
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
+			if fi.Mode()&0o111 == 0 {
+				continue
+			}
+			return p, nil
+		}
+	}
+	return "", &exec.Error{Name: name, Err: exec.ErrNotFound}
+}
+
+// execErrorCode maps a failure to start the target to 127 (not found) or 126 (not executable).
+func execErrorCode(err error) int {
+	switch {
+	case errors.Is(err, exec.ErrNotFound), errors.Is(err, os.ErrNotExist):
+		return 127
+	case errors.Is(err, os.ErrPermission), errors.Is(err, unix.ENOEXEC), errors.Is(err, unix.EISDIR):
+		return 126
+	}
+	return 125
+}
+
+// removeStateDir cleans up after a parent that died without doing it.
+func (c *child) removeStateDir() {
+	if c.cfg.StateDirCreated {
+		_ = os.RemoveAll(c.cfg.StateDir) // best effort: nobody is left to report to.
+		return
+	}
+	for _, name := range []string{"child_pid", "state.json", "api.sock", "lock"} {
+		_ = os.Remove(c.cfg.StateDir + "/" + name) // best effort, as above.
+	}
+}
+
+func withEnv(env []string, key, value string) []string {
+	return append(withoutEnv(env, key), key+"="+value)
+}
+
+func withoutEnv(env []string, key string) []string {
+	out := env[:0:0]
+	for _, kv := range env {
+		if !strings.HasPrefix(kv, key+"=") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}

@@ -1,0 +1,30 @@
+package child
+
+// Config is what the parent tells the child, in an environment variable of the caller's choosing.
+type Config struct {
+	// Target is the command and its arguments.
+	Target []string `json:"target"`
+	// CopyUp lists directories to replace with a writable tmpfs of symlinks to the originals.
+	CopyUp []string `json:"copy_up,omitempty"`
+	// Propagation is the mount propagation of / ("rprivate", "rslave", ...).
+	Propagation string `json:"propagation"`
+	// StateDir is the sandbox's state directory; StateDirCreated says whether rkexec made it.
+	StateDir        string `json:"state_dir"`
+	StateDirCreated bool   `json:"state_dir_created"`
+	// ParentPID is the parent's pid, to tell a relayed SIGTERM from the parent-death signal.
+	ParentPID int `json:"parent_pid"`
+	// Debug turns on debug logging.
+	Debug bool `json:"debug,omitempty"`
+	// FDs are the descriptors the parent passed.
+	FDs FDs `json:"fds"`
+	// Stage is 1 before the capability re-exec and 2 after it.
+	Stage int `json:"stage"`
+}
+
+// FDs are descriptor numbers inherited from the parent.
+type FDs struct {
+	FromParent int `json:"from_parent"` // message pipe, parent to child
+	ToParent   int `json:"to_parent"`   // message pipe, child to parent
+	Exe        int `json:"exe"`         // the rkexec binary, for the re-exec
+	Lock       int `json:"lock"`        // the state dir lock, held while the child lives
+}

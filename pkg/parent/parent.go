@@ -1,0 +1,276 @@
+package parent
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
+
+	"github.com/rkexec/rkexec/pkg/child"
+	"github.com/rkexec/rkexec/pkg/idmap"
+	"github.com/rkexec/rkexec/pkg/message"
+	"github.com/rkexec/rkexec/pkg/sigforward"
+	"github.com/rkexec/rkexec/pkg/statedir"
+)
+
+// Opt configures Run. cmd/rkexec validates every field first.
+type Opt struct {
+	// Name is the sandbox's name.
+	Name string
+	// StateDir is the state directory, created if missing.
+	StateDir string
+	// Target is the command to run and its arguments.
+	Target []string
+	// CopyUp lists directories to copy up (tmpfs+symlink).
+	CopyUp []string
+	// Propagation is the mount propagation of / inside.
+	Propagation string
+	// IDMaps are the planned uid/gid maps.
+	IDMaps idmap.Plan
+	// Debug turns on debug logging in the child too.
+	Debug bool
+	// ChildEnvKey names the variable that carries the child's config; the child's role is chosen by it.
+	ChildEnvKey string
+	// TargetEnv is added to the target's environment (ROOTLESSKIT_STATE_DIR and the like).
+	TargetEnv []string
+	// Log is where rkexec's own lines go.
+	Log *logrus.Logger
+	// Stderr receives the one-line warning about a degraded id map.
+	Stderr io.Writer
+}
+
+// Error is a failure of rkexec itself, with the exit code to use and the step that failed.
+type Error struct {
+	Code int
+	Step string
+	Err  error
+}
+
+func (e *Error) Error() string { return e.Step + ": " + e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+func stepError(step string, err error) *Error {
+	var re *message.RemoteError
+	if errors.As(err, &re) {
+		code := re.ExitCode
+		if code == 0 {
+			code = 125
+		}
+		return &Error{Code: code, Step: re.Step, Err: errors.New(re.Msg)}
+	}
+	return &Error{Code: 125, Step: step, Err: err}
+}
+
+// Run runs the sandbox and returns the target's exit code, or an *Error when rkexec itself failed.
+func Run(opt Opt) (int, error) {
+	dir, err := statedir.Acquire(opt.StateDir)
+	if err != nil {
+		return 125, &Error{Code: 125, Step: "state dir", Err: err}
+	}
+	defer func() {
+		if err := dir.Release(); err != nil {
+			opt.Log.Warnf("cleaning up: %v", err)
+		}
+	}()
+	s, err := start(opt, dir)
+	if err != nil {
+		return 125, stepError("starting the child", err)
+	}
+	return s.run()
+}
+
+// sandbox is one running child and the parent's ends of its pipes.
+type sandbox struct {
+	opt       Opt
+	dir       *statedir.Dir
+	cmd       *exec.Cmd
+	toChild   *os.File
+	fromChild *os.File
+}
+
+func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
+	exe, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return nil, fmt.Errorf("opening rkexec's own binary: %w", err)
+	}
+	defer exe.Close()
+	childR, parentW, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("creating the message pipe: %w", err)
+	}
+	defer childR.Close()
+	parentR, childW, err := os.Pipe()
+	if err != nil {
+		parentW.Close()
+		return nil, fmt.Errorf("creating the message pipe: %w", err)
+	}
+	defer childW.Close()
+
+	cfg := child.Config{
+		Target:          opt.Target,
+		CopyUp:          opt.CopyUp,
+		Propagation:     opt.Propagation,
+		StateDir:        dir.Path,
+		StateDirCreated: dir.Created,
+		ParentPID:       os.Getpid(),
+		Debug:           opt.Debug,
+		Stage:           1,
+		// ExtraFiles start at fd 3, in this order.
+		FDs: child.FDs{FromParent: 3, ToParent: 4, Exe: 5, Lock: 6},
+	}
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the child config: %w", err)
+	}
+	env := append(os.Environ(), opt.TargetEnv...)
+	env = append(env, opt.ChildEnvKey+"="+string(b))
+	cmd := &exec.Cmd{
+		Path:       "/proc/self/exe",
+		Args:       []string{os.Args[0]},
+		Env:        env,
+		Stdin:      os.Stdin,
+		Stdout:     os.Stdout,
+		Stderr:     os.Stderr,
+		ExtraFiles: []*os.File{childR, childW, exe, dir.LockFile()},
+		SysProcAttr: &syscall.SysProcAttr{
+			Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS,
+			Pdeathsig:  syscall.SIGTERM,
+		},
+	}
+	if err := cmd.Start(); err != nil {
+		parentW.Close()
+		parentR.Close()
+		return nil, diagnoseCloneError(err)
+	}
+	return &sandbox{opt: opt, dir: dir, cmd: cmd, toChild: parentW, fromChild: parentR}, nil
+}
+
+// run drives the handshake, then waits for the child.
+func (s *sandbox) run() (int, error) {
+	defer s.toChild.Close()
+	defer s.fromChild.Close()
+	// Relay from the start: a SIGTERM during the handshake ends the child, and the handshake with it.
+	fwd := sigforward.Start(s.cmd.Process.Pid, nil)
+	defer fwd.Stop()
+	if err := s.handshake(); err != nil {
+		// The child may be waiting for a message: tell it, then make sure it is gone.
+		_ = message.SendError(s.toChild, err.Step, err.Err, err.Code) // the child may be dead already
+		s.kill()
+		return err.Code, err
+	}
+	return s.wait()
+}
+
+func (s *sandbox) handshake() *Error {
+	pid := s.cmd.Process.Pid
+	if err := message.Send(s.toChild, &message.Message{Name: message.ParentHello}); err != nil {
+		return stepError("user namespace", err)
+	}
+	if _, err := message.Expect(s.fromChild, message.ChildHello); err != nil {
+		return stepError("user namespace", err)
+	}
+	if err := idmap.Write(pid, s.opt.IDMaps); err != nil {
+		return stepError("id maps", err)
+	}
+	if s.opt.IDMaps.Warning != "" {
+		fmt.Fprintf(s.opt.Stderr, "rkexec: warning: %s\n", s.opt.IDMaps.Warning)
+	}
+	if err := message.Send(s.toChild, &message.Message{Name: message.IDMapsWritten}); err != nil {
+		return stepError("id maps", err)
+	}
+	if _, err := message.Expect(s.fromChild, message.UserNSReady); err != nil {
+		return stepError("user namespace", err)
+	}
+	if err := message.Send(s.toChild, &message.Message{Name: message.NetworkConfigured}); err != nil {
+		return stepError("network", err)
+	}
+	if err := message.Send(s.toChild, &message.Message{Name: message.PortDriverReady}); err != nil {
+		return stepError("ports", err)
+	}
+	if _, err := message.Expect(s.fromChild, message.TargetStarted); err != nil {
+		return stepError("starting the target", err)
+	}
+	state := statedir.State{
+		Name:      s.opt.Name,
+		StateDir:  s.dir.Path,
+		ParentPID: os.Getpid(),
+		ChildPID:  pid,
+		Command:   s.opt.Target,
+		Network:   "host",
+		Started:   time.Now().UTC(),
+	}
+	if err := s.dir.WriteState(state); err != nil {
+		return stepError("state dir", err)
+	}
+	if err := s.dir.WriteChildPID(pid); err != nil {
+		return stepError("state dir", err)
+	}
+	return nil
+}
+
+// wait returns the child's exit code, which is the target's.
+func (s *sandbox) wait() (int, error) {
+	err := s.cmd.Wait()
+	if err == nil {
+		return 0, nil
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		ws := ee.Sys().(syscall.WaitStatus)
+		if ws.Signaled() {
+			return 128 + int(ws.Signal()), nil
+		}
+		return ws.ExitStatus(), nil
+	}
+	return 125, &Error{Code: 125, Step: "waiting for the child", Err: err}
+}
+
+// kill ends a child that failed its handshake, and reaps it.
+func (s *sandbox) kill() {
+	_ = s.cmd.Process.Kill() // it may have exited already
+	_ = s.cmd.Wait()         // its status does not matter: the handshake error is reported
+}
+
+// diagnoseCloneError turns a failure to create the user namespace into advice.
+func diagnoseCloneError(err error) error {
+	if !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.ENOSPC) && !errors.Is(err, unix.EACCES) && !errors.Is(err, unix.EINVAL) {
+		return fmt.Errorf("creating the user namespace: %w", err)
+	}
+	if v, ok := readSysctl("/proc/sys/user/max_user_namespaces"); ok && v == 0 {
+		return fmt.Errorf("creating the user namespace: %w: user namespaces are disabled (sysctl user.max_user_namespaces is 0); enable them with: sudo sysctl -w user.max_user_namespaces=28633", err)
+	}
+	if v, ok := readSysctl("/proc/sys/kernel/unprivileged_userns_clone"); ok && v == 0 {
+		return fmt.Errorf("creating the user namespace: %w: unprivileged user namespaces are disabled (sysctl kernel.unprivileged_userns_clone is 0); enable them with: sudo sysctl -w kernel.unprivileged_userns_clone=1", err)
+	}
+	if v, ok := readSysctl("/proc/sys/kernel/apparmor_restrict_unprivileged_userns"); ok && v == 1 {
+		return fmt.Errorf("creating the user namespace: %w: AppArmor restricts unprivileged user namespaces (sysctl kernel.apparmor_restrict_unprivileged_userns is 1); allow rkexec with an AppArmor profile granting \"userns,\" or set the sysctl to 0", err)
+	}
+	if errors.Is(err, unix.ENOSPC) {
+		return fmt.Errorf("creating the user namespace: %w: the limit of user namespaces (sysctl user.max_user_namespaces) is reached", err)
+	}
+	return fmt.Errorf("creating the user namespace: %w", err)
+}
+
+func readSysctl(path string) (int, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	v, err := strconv.Atoi(string(trimNewline(b)))
+	return v, err == nil
+}
+
+func trimNewline(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ') {
+		b = b[:len(b)-1]
+	}
+	return b
+}

@@ -1,0 +1,85 @@
+// Package sigforward relays the signals a process receives to another process, the way a shell-less
+// wrapper must: every catchable signal except those that only make sense for the wrapper itself.
+//
+// Not relayed: SIGCHLD, SIGURG (the Go runtime's), SIGPIPE, the synchronous fault signals, glibc's
+// internal real-time signals 32 and 33, and the job-control stops SIGTSTP, SIGTTIN and SIGTTOU, whose
+// default action stops the wrapper so the caller's shell sees the job stop (the terminal sends them to
+// the target too). SIGINT, SIGQUIT and SIGWINCH are not relayed while the wrapper is in the terminal's
+// foreground process group: the terminal already delivered them to the whole group, target included,
+// and relaying would deliver them twice.
+package sigforward
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Relayed lists the signals Start relays.
+func Relayed() []os.Signal {
+	skip := map[unix.Signal]bool{
+		unix.SIGKILL: true, unix.SIGSTOP: true, unix.SIGCHLD: true, unix.SIGURG: true, unix.SIGPIPE: true,
+		unix.SIGSEGV: true, unix.SIGBUS: true, unix.SIGFPE: true, unix.SIGILL: true, unix.SIGTRAP: true, unix.SIGSYS: true,
+		unix.SIGTSTP: true, unix.SIGTTIN: true, unix.SIGTTOU: true,
+		32: true, 33: true,
+	}
+	var sigs []os.Signal
+	for s := unix.Signal(1); s <= 64; s++ {
+		if !skip[s] {
+			sigs = append(sigs, s)
+		}
+	}
+	return sigs
+}
+
+// Forwarder relays signals until Stop.
+type Forwarder struct {
+	ch   chan os.Signal
+	done chan struct{}
+}
+
+// Start relays signals to pid. intercept, when not nil, sees each signal first and returns true to
+// consume it.
+func Start(pid int, intercept func(unix.Signal) bool) *Forwarder {
+	f := &Forwarder{ch: make(chan os.Signal, 64), done: make(chan struct{})}
+	signal.Notify(f.ch, Relayed()...)
+	go func() {
+		defer close(f.done)
+		for s := range f.ch {
+			sig := s.(syscall.Signal)
+			if intercept != nil && intercept(sig) {
+				continue
+			}
+			if FromTerminal(sig) {
+				continue
+			}
+			// ESRCH only: the process has exited and its wait is about to return.
+			_ = unix.Kill(pid, sig)
+		}
+	}()
+	return f
+}
+
+// Stop ends relaying and restores the default dispositions.
+func (f *Forwarder) Stop() {
+	signal.Stop(f.ch)
+	close(f.ch)
+	<-f.done
+}
+
+// FromTerminal reports whether sig is one a terminal sends to its foreground process group and this
+// process is in that group, so the target (in the same group) got it already.
+func FromTerminal(sig unix.Signal) bool {
+	if sig != unix.SIGINT && sig != unix.SIGQUIT && sig != unix.SIGWINCH {
+		return false
+	}
+	tty, err := os.OpenFile("/dev/tty", os.O_RDONLY|unix.O_NOCTTY, 0)
+	if err != nil {
+		return false // no controlling terminal: the signal was sent with kill
+	}
+	defer tty.Close()
+	fg, err := unix.IoctlGetInt(int(tty.Fd()), unix.TIOCGPGRP)
+	return err == nil && fg == unix.Getpgrp()
+}
