@@ -97,8 +97,32 @@ func killSandbox() {
 	}
 }
 
-// descendants lists the processes below pid, from /proc.
+// descendants lists the processes below pid, from /proc/PID/task/TID/children, or a scan of every
+// process's parent when the kernel lacks those files (CONFIG_PROC_CHILDREN).
 func descendants(pid int) []int {
+	if _, err := os.Stat("/proc/self/task/" + strconv.Itoa(unix.Gettid()) + "/children"); err != nil {
+		return descendantsByScan(pid)
+	}
+	var out []int
+	queue := []int{pid}
+	for len(queue) > 0 {
+		p := queue[0]
+		queue = queue[1:]
+		tasks, _ := os.ReadDir("/proc/" + strconv.Itoa(p) + "/task") // gone already: no children
+		for _, t := range tasks {
+			b, _ := os.ReadFile("/proc/" + strconv.Itoa(p) + "/task/" + t.Name() + "/children") // as above
+			for _, f := range strings.Fields(string(b)) {
+				if c, err := strconv.Atoi(f); err == nil {
+					out = append(out, c)
+					queue = append(queue, c)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func descendantsByScan(pid int) []int {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return nil
