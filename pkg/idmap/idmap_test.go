@@ -110,13 +110,28 @@ func TestMakePlanFallsBackToSingleMapping(t *testing.T) {
 	}
 }
 
-func TestMakePlanRealRootIsFullIdentity(t *testing.T) {
-	plan, err := MakePlan(Caller{UID: 0, GID: 0, Name: "root"}, SourceAuto, Lookup{})
+func TestMakePlanRootMapsEveryIDItHas(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	host := Lookup{
+		SelfUIDMap: write("uid_map", "         0          0 4294967295\n"),
+		SelfGIDMap: write("gid_map", "         0       1000          1\n         1     100000      65536\n"),
+	}
+	plan, err := MakePlan(Caller{UID: 0, GID: 0, Name: "root"}, SourceAuto, host)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if plan.Method != MethodDirectFull || fileContent(plan.UIDMap) != "0 0 4294967295\n" {
-		t.Fatalf("plan %+v", plan)
+		t.Fatalf("real root: plan %+v", plan)
+	}
+	if got := fileContent(plan.GIDMap); got != "0 0 1\n1 1 65536\n" {
+		t.Fatalf("root of a user namespace: gid map %q", got)
 	}
 }
 

@@ -26,7 +26,7 @@ type Method string
 const (
 	// MethodHelpers runs newuidmap and newgidmap (subordinate ranges).
 	MethodHelpers Method = "newuidmap"
-	// MethodDirectFull writes a full identity map directly; only the real root user can.
+	// MethodDirectFull writes an identity map of every id this process has, directly; only root can.
 	MethodDirectFull Method = "direct-full"
 	// MethodDirectSingle writes a single mapping of the caller directly, after denying setgroups.
 	MethodDirectSingle Method = "direct-single"
@@ -68,18 +68,33 @@ type Lookup struct {
 	SubUIDFile, SubGIDFile string
 	// Getsubids runs the dynamic source.
 	Getsubids func(path, userName string, gid bool) ([]Range, error)
+	// SelfUIDMap and SelfGIDMap are this process's own maps, the ids root can hand on.
+	SelfUIDMap, SelfGIDMap string
 }
 
 // HostLookup is the real host.
 func HostLookup() Lookup {
-	return Lookup{LookPath: exec.LookPath, SubUIDFile: "/etc/subuid", SubGIDFile: "/etc/subgid", Getsubids: getsubids}
+	return Lookup{
+		LookPath:   exec.LookPath,
+		SubUIDFile: "/etc/subuid", SubGIDFile: "/etc/subgid",
+		Getsubids:  getsubids,
+		SelfUIDMap: "/proc/self/uid_map", SelfGIDMap: "/proc/self/gid_map",
+	}
 }
 
 // MakePlan decides the maps for caller, resolving helpers on the host (before any namespace change).
 func MakePlan(caller Caller, source Source, host Lookup) (Plan, error) {
 	if caller.UID == 0 {
-		full := []Mapping{{InsideID: 0, OutsideID: 0, Size: 4294967295}}
-		return Plan{Method: MethodDirectFull, UIDMap: full, GIDMap: full}, nil
+		// Real root has every id; root of a user namespace (rkexec in rkexec) has those of its maps.
+		uids, err := identityOf(host.SelfUIDMap)
+		if err != nil {
+			return Plan{}, err
+		}
+		gids, err := identityOf(host.SelfGIDMap)
+		if err != nil {
+			return Plan{}, err
+		}
+		return Plan{Method: MethodDirectFull, UIDMap: uids, GIDMap: gids}, nil
 	}
 	uidRanges, gidRanges, err := subIDRanges(caller, source, host)
 	if err != nil {
@@ -199,4 +214,32 @@ func fileContent(m []Mapping) string {
 		b.WriteByte('\n')
 	}
 	return b.String()
+}
+
+// identityOf reads a uid_map or gid_map file and maps each of its inside ranges to itself.
+func identityOf(path string) ([]Mapping, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	var m []Mapping
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 0 {
+			continue
+		}
+		if len(f) != 3 {
+			return nil, fmt.Errorf("%s: unexpected line %q", path, line)
+		}
+		inside, err1 := strconv.ParseUint(f[0], 10, 32)
+		size, err2 := strconv.ParseUint(f[2], 10, 32)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("%s: unexpected line %q", path, line)
+		}
+		m = append(m, Mapping{InsideID: uint32(inside), OutsideID: uint32(inside), Size: uint32(size)})
+	}
+	if len(m) == 0 {
+		return nil, fmt.Errorf("%s is empty", path)
+	}
+	return m, nil
 }
