@@ -186,15 +186,25 @@ func dynamicRanges(caller Caller, host Lookup) ([]Range, []Range, error) {
 	if err != nil {
 		return nil, nil, errNoGetsubids
 	}
-	uids, err := host.Getsubids(path, caller.Name, false)
-	if err != nil {
-		return nil, nil, fmt.Errorf("subordinate uids of %s: %w", caller.Name, err)
+	// Two independent helper runs: side by side.
+	type result struct {
+		ranges []Range
+		err    error
 	}
-	gids, err := host.Getsubids(path, caller.Name, true)
-	if err != nil {
-		return nil, nil, fmt.Errorf("subordinate gids of %s: %w", caller.Name, err)
+	gidc := make(chan result, 1)
+	go func() {
+		r, err := host.Getsubids(path, caller.Name, true)
+		gidc <- result{r, err}
+	}()
+	uids, uerr := host.Getsubids(path, caller.Name, false)
+	gid := <-gidc
+	if uerr != nil {
+		return nil, nil, fmt.Errorf("subordinate uids of %s: %w", caller.Name, uerr)
 	}
-	return uids, gids, nil
+	if gid.err != nil {
+		return nil, nil, fmt.Errorf("subordinate gids of %s: %w", caller.Name, gid.err)
+	}
+	return uids, gid.ranges, nil
 }
 
 // helperArgs renders maps as newuidmap's arguments after the pid.

@@ -2,6 +2,7 @@ package idmap
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,10 +14,11 @@ import (
 func Write(pid int, plan Plan) error {
 	switch plan.Method {
 	case MethodHelpers:
-		if err := runHelper(plan.NewUIDMap, pid, plan.UIDMap); err != nil {
-			return err
-		}
-		return runHelper(plan.NewGIDMap, pid, plan.GIDMap)
+		// The two helpers are independent: run them side by side.
+		gidErr := make(chan error, 1)
+		go func() { gidErr <- runHelper(plan.NewGIDMap, pid, plan.GIDMap) }()
+		uidErr := runHelper(plan.NewUIDMap, pid, plan.UIDMap)
+		return errors.Join(uidErr, <-gidErr)
 	case MethodDirectFull:
 		if err := writeMapFile(pid, "uid_map", plan.UIDMap); err != nil {
 			return err
