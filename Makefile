@@ -1,0 +1,12 @@
+# make test is the project's test command (also run by .ci/run and Dockerfile.test).
+.PHONY: test build bench
+
+test:
+	./scripts/test.sh
+
+build:
+	go build -o bin/rkexec ./cmd/rkexec
+
+bench:
+	@if [ -f scripts/bench.sh ]; then bash scripts/bench.sh; \
+	else echo "make bench: scripts/bench.sh does not exist yet" >&2; exit 1; fi

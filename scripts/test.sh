@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# test.sh is THE test command (make test, .ci/run and Dockerfile.test all run it).
+# As root it first prepares the machine (scripts/setup-test-env.sh) and the integration tests switch to
+# the test users themselves; as a normal user it runs the same checks on the machine as it is.
+# Steps: gofmt, go vet, unit tests with -race, integration tests.
+# With CI=true a missing prerequisite fails the run; otherwise it is a warning and tests that need it skip.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+die() {
+	printf 'test.sh: FAIL: %s\n' "$*" >&2
+	exit 1
+}
+in_ci() { [[ ${CI:-} == true ]]; }
+
+# missing WHAT: a prerequisite is absent; fatal in CI, a warning elsewhere.
+missing() {
+	if in_ci; then
+		die "missing prerequisite (CI=true): $*"
+	fi
+	printf 'test.sh: warning: missing prerequisite, tests that need it will skip: %s\n' "$*" >&2
+}
+
+if [[ $(id -u) -eq 0 ]]; then
+	step "set-up (running as root): scripts/setup-test-env.sh"
+	scripts/setup-test-env.sh
+else
+	step "not root: skipping the machine set-up (run me as root to do it)"
+fi
+
+# Go may be installed but not on root's PATH (the official tarball lives in /usr/local/go).
+if ! command -v go >/dev/null && [[ -x /usr/local/go/bin/go ]]; then
+	export PATH=/usr/local/go/bin:$PATH
+fi
+command -v go >/dev/null || die "missing prerequisite: go (install Go 1.26 into /usr/local/go)"
+command -v gofmt >/dev/null || die "missing prerequisite: gofmt (part of the Go installation)"
+command -v gcc >/dev/null || die "missing prerequisite: gcc (cgo and -race need it: apt-get install gcc libc6-dev)"
+
+step "prerequisites"
+go version
+for cmd in newuidmap newgidmap getsubids slirp4netns; do
+	command -v "$cmd" >/dev/null || missing "$cmd (apt-get install uidmap slirp4netns)"
+done
+[[ -c /dev/net/tun && -r /dev/net/tun && -w /dev/net/tun ]] ||
+	missing "/dev/net/tun readable and writable by $(id -un) (scripts/setup-test-env.sh as root)"
+if [[ $(id -u) -eq 0 ]]; then
+	for u in rkexec-test rkexec-test2; do
+		id -u "$u" >/dev/null 2>&1 || missing "user $u (scripts/setup-test-env.sh as root)"
+	done
+elif ! grep -Eq "^($(id -un)|$(id -u)):" /etc/subuid 2>/dev/null; then
+	missing "a range for $(id -un) in /etc/subuid (the full-mapping tests need one)"
+fi
+
+step "gofmt -l"
+unformatted=$(find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -print0 |
+	xargs -0 -r gofmt -l)
+if [[ -n $unformatted ]]; then
+	printf '%s\n' "$unformatted" >&2
+	die "gofmt: the files above are not formatted (run gofmt -w on them)"
+fi
+
+step "go vet ./..."
+go vet ./...
+
+step "unit tests: go test -race -count=1 ./cmd/... ./pkg/..."
+go test -race -count=1 ./cmd/... ./pkg/...
+
+step "integration tests: go test -count=1 -v -timeout 20m ./test/..."
+go test -count=1 -v -timeout 20m ./test/...
+
+step "all tests passed"
