@@ -32,13 +32,14 @@ type runFlags struct {
 	subidSource string
 }
 
-// usageError is a command-line mistake.
+// usageError is a command-line mistake; the message ends with where to find help.
 type usageError struct{ error }
 
 // execute runs the command line and returns the process exit code.
 func execute(args []string) int {
 	f := &runFlags{}
 	root := newRootCommand(f)
+	root.AddCommand(newPsCommand(), newInfoCommand())
 	root.SetArgs(args)
 	code := 0
 	root.RunE = func(_ *cobra.Command, args []string) error {
@@ -53,7 +54,7 @@ func execute(args []string) int {
 			fmt.Fprintf(os.Stderr, "rkexec: %s\n", oneLine(pe.Error()))
 			return pe.Code
 		default:
-			fmt.Fprintf(os.Stderr, "rkexec: %s (see rkexec --help)\n", oneLine(err.Error()))
+			fmt.Fprintf(os.Stderr, "rkexec: %s\n", oneLine(err.Error()))
 			return 125
 		}
 	}
@@ -83,7 +84,9 @@ failed, 126 when COMMAND cannot be executed, 127 when it is not found.`,
 	}
 	root.SetOut(os.Stdout)
 	root.SetErr(os.Stderr)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return usageError{fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
+	})
 	fl := root.Flags()
 	// Flags after COMMAND belong to COMMAND.
 	fl.SetInterspersed(false)
@@ -224,4 +227,14 @@ func ensureRoot(root string) error {
 		return fmt.Errorf("%s is not a directory owned by you: remove it or use --state-dir", root)
 	}
 	return nil
+}
+
+// argsUsage checks the number of positional arguments, with a message that shows the usage.
+func argsUsage(minArgs, maxArgs int) cobra.PositionalArgs {
+	return func(c *cobra.Command, args []string) error {
+		if len(args) < minArgs || (maxArgs >= 0 && len(args) > maxArgs) {
+			return usageError{fmt.Errorf("usage: %s (see %s --help)", c.UseLine(), c.CommandPath())}
+		}
+		return nil
+	}
 }

@@ -201,3 +201,73 @@ func Alive(dir string) bool {
 	_ = unix.Flock(int(f.Fd()), unix.LOCK_UN) // closing drops it anyway
 	return false
 }
+
+// Sandbox is a state directory found on disk.
+type Sandbox struct {
+	State
+	// Alive is true while an rkexec holds the directory's lock.
+	Alive bool
+}
+
+// Open finds the sandbox whose state directory is dir and checks that it belongs to the caller.
+func Open(dir string) (Sandbox, error) {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return Sandbox{}, err
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !fi.IsDir() || !ok {
+		return Sandbox{}, fmt.Errorf("%s is not a state directory", dir)
+	}
+	if int(st.Uid) != os.Geteuid() {
+		return Sandbox{}, fmt.Errorf("state dir %s belongs to uid %d, not to you (uid %d)", dir, st.Uid, os.Geteuid())
+	}
+	alive := Alive(dir)
+	s, err := ReadState(dir)
+	if err != nil && (alive || !errors.Is(err, os.ErrNotExist)) {
+		if errors.Is(err, os.ErrNotExist) {
+			return Sandbox{}, fmt.Errorf("sandbox in %s is still starting: %w", dir, err)
+		}
+		return Sandbox{}, err
+	}
+	if s.StateDir == "" {
+		s.StateDir = dir
+		s.Name = filepath.Base(dir)
+	}
+	return Sandbox{State: s, Alive: alive}, nil
+}
+
+// List returns the sandboxes under root (see Root), sorted by name. Directories that are not the
+// caller's or not sandboxes are left out.
+func List(root string) ([]Sandbox, error) {
+	entries, err := os.ReadDir(root)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", root, err)
+	}
+	var out []Sandbox
+	for _, e := range entries {
+		dir := filepath.Join(root, e.Name())
+		if _, err := os.Stat(filepath.Join(dir, LockFile)); err != nil {
+			continue
+		}
+		s, err := Open(dir)
+		if err != nil {
+			continue
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// Prune removes the state directory of a sandbox whose rkexec is gone, under the lock.
+func Prune(dir string) error {
+	d, err := Acquire(dir)
+	if err != nil {
+		return err
+	}
+	d.Created = true
+	return d.Release()
+}
