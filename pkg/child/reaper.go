@@ -82,9 +82,11 @@ func exitCode(ws unix.WaitStatus) int {
 	return ws.ExitStatus()
 }
 
-// killSandbox SIGKILLs every descendant of this process and reaps them, until none is left. As a
-// subreaper, this process inherits every orphan, so the loop ends with nothing running.
+// killSandbox SIGKILLs every process that joined the sandbox's user namespace from outside, then every
+// descendant of this process, reaping them until none is left. As a subreaper, this process inherits
+// every orphan, so the loop ends with nothing running.
 func killSandbox() {
+	killUserNamespace()
 	self := os.Getpid()
 	for {
 		for _, pid := range descendants(self) {
