@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rkexec/rkexec/pkg/message"
+	"github.com/rkexec/rkexec/pkg/process"
 )
 
 // Opt configures Run.
@@ -177,7 +178,7 @@ func (c *child) runTarget() int {
 
 func (c *child) targetCmd() (*exec.Cmd, error) {
 	env := withoutEnv(os.Environ(), c.opt.ConfigEnvKey)
-	path, err := lookPath(c.cfg.Target[0], env)
+	path, err := process.LookPath(c.cfg.Target[0], env)
 	if err != nil {
 		return nil, &exitError{code: execErrorCode(err), err: err}
 	}
@@ -194,36 +195,13 @@ func (c *child) targetCmd() (*exec.Cmd, error) {
 	return cmd, nil
 }
 
-// lookPath resolves name with the target's PATH, inside the sandbox.
-func lookPath(name string, env []string) (string, error) {
-	if strings.Contains(name, "/") {
-		return exec.LookPath(name)
-	}
-	path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-	for _, kv := range env {
-		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
-			path = v
-		}
-	}
-	for _, dir := range strings.Split(path, ":") {
-		if dir == "" {
-			dir = "."
-		}
-		p := dir + "/" + name
-		if fi, err := os.Stat(p); err == nil && !fi.IsDir() {
-			if fi.Mode()&0o111 == 0 {
-				continue
-			}
-			return p, nil
-		}
-	}
-	return "", &exec.Error{Name: name, Err: exec.ErrNotFound}
-}
-
-// execErrorCode maps a failure to start the target to 127 (not found) or 126 (not executable).
+// execErrorCode maps a failure to start the target to 127 (not found), 126 (not executable) or 125.
 func execErrorCode(err error) int {
+	var pe *process.Error
 	switch {
-	case errors.Is(err, exec.ErrNotFound), errors.Is(err, os.ErrNotExist):
+	case errors.As(err, &pe):
+		return pe.Code
+	case errors.Is(err, os.ErrNotExist):
 		return 127
 	case errors.Is(err, os.ErrPermission), errors.Is(err, unix.ENOEXEC), errors.Is(err, unix.EISDIR):
 		return 126

@@ -1,0 +1,199 @@
+package process
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// Spec is the command to become and how.
+type Spec struct {
+	// Args is the command and its arguments; Args[0] is looked up in Env's PATH inside the sandbox.
+	Args []string `json:"args"`
+	// Env is the command's whole environment.
+	Env []string `json:"env"`
+	// Cwd is the working directory inside the sandbox; empty keeps the current one.
+	Cwd string `json:"cwd,omitempty"`
+	// User, when set, is the uid/gid to run as; nil keeps root.
+	User *User `json:"user,omitempty"`
+	// Caps, when not nil, are capabilities the command keeps even as a non-root user.
+	Caps []string `json:"caps,omitempty"`
+	// Bounding, when not nil, is the bounding set; every other capability is dropped from it.
+	Bounding []string `json:"bounding,omitempty"`
+	// NoNewPrivs sets no_new_privs.
+	NoNewPrivs bool `json:"no_new_privs,omitempty"`
+	// PreserveFDs is how many fds after stderr (3, 4, ...) the command inherits.
+	PreserveFDs int `json:"preserve_fds,omitempty"`
+	// Terminal makes stdin, a terminal, the controlling terminal (the process must lead a new session).
+	Terminal bool `json:"terminal,omitempty"`
+}
+
+// User is a numeric user and its groups.
+type User struct {
+	UID            uint32   `json:"uid"`
+	GID            uint32   `json:"gid"`
+	AdditionalGids []uint32 `json:"additional_gids,omitempty"`
+}
+
+// Error is a failure to become the command, with the exit code to report: 125 for a bad setting,
+// 126 when the command cannot be executed, 127 when it is not found.
+type Error struct {
+	Code int
+	Err  error
+}
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+func fail(code int, format string, args ...any) error {
+	return &Error{Code: code, Err: fmt.Errorf(format, args...)}
+}
+
+// Exec applies s and executes the command. It returns only on failure, with an *Error.
+func Exec(s Spec) error {
+	if len(s.Args) == 0 {
+		return fail(125, "no command given")
+	}
+	// Capabilities, no_new_privs and the exec itself are per thread: keep them on one.
+	runtime.LockOSThread()
+	// Deliberately never unlocked: on success the process image is replaced, on failure it exits.
+	if s.Terminal {
+		if err := unix.IoctlSetInt(0, unix.TIOCSCTTY, 0); err != nil {
+			return fail(125, "making the terminal the controlling terminal: %w", err)
+		}
+	}
+	if s.Cwd != "" {
+		if err := os.Chdir(s.Cwd); err != nil {
+			return fail(125, "--cwd %s: %w inside the sandbox", s.Cwd, errors.Unwrap(err))
+		}
+	}
+	if s.Bounding != nil {
+		m, err := maskOf(s.Bounding)
+		if err != nil {
+			return fail(125, "%w", err)
+		}
+		if err := dropBounding(m); err != nil {
+			return fail(125, "%w", err)
+		}
+	}
+	var keep capMask
+	if s.Caps != nil {
+		m, err := maskOf(s.Caps)
+		if err != nil {
+			return fail(125, "%w", err)
+		}
+		keep = m
+	}
+	if s.User != nil {
+		if err := switchUser(*s.User, s.Caps != nil); err != nil {
+			return err
+		}
+	}
+	if s.Caps != nil {
+		if err := setCaps(keep | currentPermitted(s.User == nil)); err != nil {
+			return fail(125, "%w", err)
+		}
+	}
+	if s.NoNewPrivs {
+		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+			return fail(125, "setting no_new_privs: %w", err)
+		}
+	}
+	for fd := 3; fd < 3+s.PreserveFDs; fd++ {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0); err != nil {
+			return fail(125, "--preserve-fds: fd %d: %w", fd, err)
+		}
+	}
+	path, err := LookPath(s.Args[0], s.Env)
+	if err != nil {
+		return err
+	}
+	err = syscall.Exec(path, s.Args, s.Env)
+	return &Error{Code: execCode(err), Err: fmt.Errorf("exec %s: %w", s.Args[0], err)}
+}
+
+// currentPermitted keeps root's full set when root stays root and caps are only being added.
+func currentPermitted(root bool) capMask {
+	if !root {
+		return 0
+	}
+	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+	var data [2]unix.CapUserData
+	if err := unix.Capget(&hdr, &data[0]); err != nil {
+		return 0
+	}
+	return capMask(data[0].Permitted) | capMask(data[1].Permitted)<<32
+}
+
+// switchUser sets groups, gid and uid. keepCaps keeps the permitted set across the uid change.
+func switchUser(u User, keepCaps bool) error {
+	groups := make([]int, len(u.AdditionalGids))
+	for i, g := range u.AdditionalGids {
+		groups[i] = int(g)
+	}
+	if err := unix.Setgroups(groups); err != nil {
+		// With a single mapping setgroups is denied; that only matters when groups were asked for.
+		if len(groups) > 0 || !errors.Is(err, unix.EPERM) {
+			return fail(125, "--additional-gids: setgroups: %w (denied when only your own id is mapped)", err)
+		}
+	}
+	if err := unix.Setresgid(int(u.GID), int(u.GID), int(u.GID)); err != nil {
+		return fail(125, "--user: setting gid %d: %w (is it mapped in the sandbox?)", u.GID, err)
+	}
+	if keepCaps {
+		if err := unix.Prctl(unix.PR_SET_KEEPCAPS, 1, 0, 0, 0); err != nil {
+			return fail(125, "keeping capabilities across the uid change: %w", err)
+		}
+	}
+	if err := unix.Setresuid(int(u.UID), int(u.UID), int(u.UID)); err != nil {
+		return fail(125, "--user: setting uid %d: %w (is it mapped in the sandbox?)", u.UID, err)
+	}
+	return nil
+}
+
+// LookPath resolves name with PATH from env (a default PATH when env has none), as the command will
+// see it. Failures are *Error with code 127 (not found) or 126 (not executable).
+func LookPath(name string, env []string) (string, error) {
+	if strings.Contains(name, "/") {
+		fi, err := os.Stat(name)
+		switch {
+		case err != nil:
+			return "", &Error{Code: 127, Err: fmt.Errorf("%s: %w", name, errors.Unwrap(err))}
+		case fi.IsDir() || fi.Mode()&0o111 == 0:
+			return "", &Error{Code: 126, Err: fmt.Errorf("%s: permission denied", name)}
+		}
+		return name, nil
+	}
+	path := "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, "PATH="); ok {
+			path = v
+		}
+	}
+	for _, dir := range strings.Split(path, ":") {
+		if dir == "" {
+			dir = "."
+		}
+		p := dir + "/" + name
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", &Error{Code: 127, Err: fmt.Errorf("%s: %w", name, exec.ErrNotFound)}
+}
+
+func execCode(err error) int {
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return 127
+	case errors.Is(err, unix.EACCES), errors.Is(err, unix.ENOEXEC), errors.Is(err, unix.EISDIR), errors.Is(err, unix.EPERM):
+		return 126
+	}
+	return 125
+}
