@@ -14,6 +14,7 @@ import (
 
 	"github.com/rkexec/rkexec/pkg/message"
 	"github.com/rkexec/rkexec/pkg/process"
+	"github.com/rkexec/rkexec/pkg/reaper"
 )
 
 // Opt configures Run.
@@ -149,8 +150,8 @@ func (c *child) failUnlessRemote(step string, err error) {
 
 func (c *child) runTarget() int {
 	// Watch for SIGCHLD before the target can exit.
-	reaper := newReaper(c.cfg.ParentPID)
-	defer reaper.stop()
+	r := reaper.New()
+	defer r.Stop()
 	cmd, err := c.targetCmd()
 	if err == nil {
 		err = cmd.Start()
@@ -162,13 +163,14 @@ func (c *child) runTarget() int {
 		c.fail("starting the command", err)
 		return 125
 	}
-	reaper.target = cmd.Process.Pid
 	if err := message.Send(c.to, &message.Message{Name: message.TargetStarted, TargetPID: cmd.Process.Pid}); err != nil {
 		c.log.Debugf("telling the parent the target started: %v", err)
 	}
 	c.from.Close()
-	status, parentDied := reaper.wait()
-	if parentDied {
+	parentDied := func(unix.Signal) bool { return os.Getppid() != c.cfg.ParentPID }
+	status, died := r.Wait(cmd.Process.Pid, parentDied)
+	killSandbox()
+	if died {
 		c.log.Debug("the parent died: killing the sandbox")
 		c.removeStateDir()
 		return 128 + int(unix.SIGKILL)

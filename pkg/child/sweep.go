@@ -5,7 +5,16 @@ import (
 	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rkexec/rkexec/pkg/reaper"
 )
+
+// killSandbox SIGKILLs every process that joined the sandbox's user namespace from outside, then every
+// descendant of the child, and reaps them.
+func killSandbox() {
+	killUserNamespace()
+	reaper.KillDescendants()
+}
 
 // nsGetParent is ioctl_ns(2)'s NS_GET_PARENT, _IO(0xb7, 0x2); x/sys/unix does not define it.
 const nsGetParent = 0xb702

@@ -1,4 +1,8 @@
-package child
+// Package reaper is the loop of a process that waits for a target on behalf of others: it relays
+// signals to the target, reaps every child it gets (as PID 1 or as a child subreaper, orphans become
+// its children), and turns the target's wait status into an exit code. It also kills a process's whole
+// subtree. It does not start the target.
+package reaper
 
 import (
 	"os"
@@ -11,53 +15,51 @@ import (
 	"github.com/rkexec/rkexec/pkg/sigforward"
 )
 
-// reaper is the child's loop as the sandbox's subreaper: it relays signals to the target, reaps every
-// process that becomes its child, and notices the parent's death.
-type reaper struct {
-	target    int
-	parentPID int
-	sigs      chan os.Signal
+// Reaper catches signals from New until Stop.
+type Reaper struct {
+	sigs chan os.Signal
 }
 
-// newReaper starts catching signals; set target before calling wait.
-func newReaper(parentPID int) *reaper {
-	r := &reaper{parentPID: parentPID, sigs: make(chan os.Signal, 64)}
+// New starts catching SIGCHLD and the relayed signals (package sigforward); call it before starting
+// the target so that no SIGCHLD is missed.
+func New() *Reaper {
+	r := &Reaper{sigs: make(chan os.Signal, 64)}
 	signal.Notify(r.sigs, append(sigforward.Relayed(), unix.SIGCHLD)...)
 	return r
 }
 
-func (r *reaper) stop() { signal.Stop(r.sigs) }
+// Stop stops catching signals.
+func (r *Reaper) Stop() { signal.Stop(r.sigs) }
 
-// wait runs until the target exits (returning its exit code) or the parent dies (parentDied). Either
-// way every other process of the sandbox is killed and reaped before it returns.
-func (r *reaper) wait() (code int, parentDied bool) {
+// Wait relays signals to target and reaps children until target exits, and returns its exit code.
+// intercept, when not nil, sees every other signal first; when it returns true, Wait returns at once
+// with interrupted set.
+func (r *Reaper) Wait(target int, intercept func(unix.Signal) bool) (code int, interrupted bool) {
 	// The target may have exited before SIGCHLD was caught.
-	if code, done := r.reapAll(); done {
+	if code, done := reapAll(target); done {
 		return code, false
 	}
 	for s := range r.sigs {
 		sig := s.(unix.Signal)
 		if sig == unix.SIGCHLD {
-			if code, done := r.reapAll(); done {
+			if code, done := reapAll(target); done {
 				return code, false
 			}
 			continue
 		}
-		if os.Getppid() != r.parentPID {
-			killSandbox()
+		if intercept != nil && intercept(sig) {
 			return 0, true
 		}
 		if sigforward.FromTerminal(sig) {
 			continue
 		}
-		_ = unix.Kill(r.target, sig) // ESRCH only: the target is exiting and SIGCHLD is on its way.
+		_ = unix.Kill(target, sig) // ESRCH only: the target is exiting and SIGCHLD is on its way.
 	}
 	return 125, false
 }
 
-// reapAll reaps every exited child; done is true once the target was among them, after the rest of
-// the sandbox has been killed and reaped.
-func (r *reaper) reapAll() (code int, done bool) {
+// reapAll reaps every exited child; done is true once the target was among them.
+func reapAll(target int) (code int, done bool) {
 	for {
 		var ws unix.WaitStatus
 		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
@@ -67,26 +69,23 @@ func (r *reaper) reapAll() (code int, done bool) {
 		if err != nil || pid <= 0 {
 			return 0, false
 		}
-		if pid == r.target {
-			killSandbox()
-			return exitCode(ws), true
+		if pid == target {
+			return ExitCode(ws), true
 		}
 	}
 }
 
-// exitCode is the shell's convention: the exit status, or 128+N for a death by signal N.
-func exitCode(ws unix.WaitStatus) int {
+// ExitCode is the shell's convention: the exit status, or 128+N for a death by signal N.
+func ExitCode(ws unix.WaitStatus) int {
 	if ws.Signaled() {
 		return 128 + int(ws.Signal())
 	}
 	return ws.ExitStatus()
 }
 
-// killSandbox SIGKILLs every process that joined the sandbox's user namespace from outside, then every
-// descendant of this process, reaping them until none is left. As a subreaper, this process inherits
-// every orphan, so the loop ends with nothing running.
-func killSandbox() {
-	killUserNamespace()
+// KillDescendants SIGKILLs every descendant of this process and reaps them until none is left. In a
+// subreaper or PID 1 every orphan comes back as a child, so the loop ends with nothing running.
+func KillDescendants() {
 	self := os.Getpid()
 	for {
 		for _, pid := range descendants(self) {
