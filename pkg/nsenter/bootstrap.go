@@ -1,0 +1,289 @@
+package nsenter
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// bootstrap is the decoded form of the message stage 0 reads. Its rules are
+// those of rkx_parse_bootstrap in bootstrap.c; FuzzBootstrapParse checks
+// that both accept the same messages and read the same values.
+type bootstrap struct {
+	CloneFlags uint32
+	Join       []Namespace // in join order (user first) once validated
+	MapsByGo   bool
+	Hostname   string
+	Setsid     bool
+}
+
+var errBootstrap = errors.New("bootstrap")
+
+func bootstrapErr(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errBootstrap, fmt.Sprintf(format, args...))
+}
+
+// validate checks the rules that do not depend on the encoding, and sorts
+// Join into join order.
+func (b *bootstrap) validate() error {
+	if b.CloneFlags&^allNSFlags() != 0 {
+		return bootstrapErr("clone flags %#x: not CLONE_NEW* flags: %#x", b.CloneFlags, b.CloneFlags&^allNSFlags())
+	}
+	var sorted [8]*Namespace
+	var joined uint32
+	for i := range b.Join {
+		ns := &b.Join[i]
+		idx := nsIndex(ns.Type)
+		if idx < 0 {
+			return bootstrapErr("namespace %s:%s: unknown type", ns.Type, ns.Path)
+		}
+		if !strings.HasPrefix(ns.Path, "/") {
+			return bootstrapErr("namespace %s:%s: path is not absolute", ns.Type, ns.Path)
+		}
+		if strings.IndexByte(ns.Path, 0) >= 0 {
+			return bootstrapErr("namespace %s: path contains a NUL byte", ns.Type)
+		}
+		if len(ns.Path) > maxNamespacePath {
+			return bootstrapErr("namespace %s: path longer than %d bytes", ns.Type, maxNamespacePath)
+		}
+		if sorted[idx] != nil {
+			return bootstrapErr("namespace %s:%s: type listed twice", ns.Type, ns.Path)
+		}
+		sorted[idx] = ns
+		joined |= nsTypes()[idx].flag
+	}
+	if both := joined & b.CloneFlags; both != 0 {
+		return bootstrapErr("namespace %s both joined and unshared", nsName(both&-both))
+	}
+	if b.Hostname != "" {
+		if strings.IndexByte(b.Hostname, 0) >= 0 {
+			return bootstrapErr("hostname: contains a NUL byte")
+		}
+		if len(b.Hostname) > maxHostname {
+			return bootstrapErr("hostname: longer than %d bytes", maxHostname)
+		}
+		if b.CloneFlags&nsTypes()[4].flag == 0 {
+			return bootstrapErr("hostname needs CLONE_NEWUTS in the clone flags")
+		}
+	}
+	if b.MapsByGo != (b.CloneFlags&nsTypes()[0].flag != 0) {
+		return bootstrapErr("maps-by-go must be set exactly when CLONE_NEWUSER is unshared")
+	}
+	join := make([]Namespace, 0, len(b.Join))
+	for _, ns := range sorted {
+		if ns != nil {
+			join = append(join, *ns)
+		}
+	}
+	if len(join) == 0 {
+		join = nil
+	}
+	b.Join = join
+	return nil
+}
+
+func nsName(flag uint32) string {
+	for _, t := range nsTypes() {
+		if t.flag == flag {
+			return t.name
+		}
+	}
+	return fmt.Sprintf("%#x", flag)
+}
+
+// encode validates b and returns the message. It always writes the clone
+// flags and both booleans, so equal bootstraps encode to equal bytes.
+func (b bootstrap) encode() ([]byte, error) {
+	if err := b.validate(); err != nil {
+		return nil, err
+	}
+	return b.marshal()
+}
+
+// marshal writes b as it is, valid or not (tests use it to reach the
+// C parser's checks).
+func (b bootstrap) marshal() ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Write(make([]byte, bootstrapHdrLen))
+	put := func(typ uint16, payload []byte) {
+		var hdr [attrHdrLen]byte
+		binary.NativeEndian.PutUint16(hdr[0:], uint16(attrHdrLen+len(payload)))
+		binary.NativeEndian.PutUint16(hdr[2:], typ)
+		buf.Write(hdr[:])
+		buf.Write(payload)
+		buf.Write(make([]byte, align(len(payload))-len(payload)))
+	}
+	put(attrCloneFlags, binary.NativeEndian.AppendUint32(nil, b.CloneFlags))
+	for _, ns := range b.Join {
+		put(attrJoinNS, append([]byte(ns.Type+":"+ns.Path), 0))
+	}
+	put(attrMapsByGo, []byte{boolByte(b.MapsByGo)})
+	if b.Hostname != "" {
+		put(attrHostname, append([]byte(b.Hostname), 0))
+	}
+	put(attrSetsid, []byte{boolByte(b.Setsid)})
+	out := buf.Bytes()
+	if len(out) > bootstrapMaxLen {
+		return nil, bootstrapErr("message is %d bytes, limit is %d", len(out), bootstrapMaxLen)
+	}
+	binary.NativeEndian.PutUint32(out[0:], uint32(len(out)))
+	binary.NativeEndian.PutUint16(out[4:], bootstrapMsgType)
+	binary.NativeEndian.PutUint16(out[6:], bootstrapVersion)
+	return out, nil
+}
+
+func align(n int) int { return (n + attrAlign - 1) &^ (attrAlign - 1) }
+
+func boolByte(v bool) byte {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+// decodeBootstrap parses a whole message as strictly as the C parser.
+func decodeBootstrap(msg []byte) (bootstrap, error) {
+	var b bootstrap
+	if len(msg) < bootstrapHdrLen {
+		return b, bootstrapErr("message is %d bytes, shorter than its header", len(msg))
+	}
+	if n := binary.NativeEndian.Uint32(msg); uint64(n) != uint64(len(msg)) {
+		return b, bootstrapErr("header says %d bytes, message is %d", n, len(msg))
+	}
+	if len(msg) > bootstrapMaxLen {
+		return b, bootstrapErr("message is %d bytes, limit is %d", len(msg), bootstrapMaxLen)
+	}
+	if len(msg)%attrAlign != 0 {
+		return b, bootstrapErr("message length %d is not a multiple of %d", len(msg), attrAlign)
+	}
+	if t := binary.NativeEndian.Uint16(msg[4:]); t != bootstrapMsgType {
+		return b, bootstrapErr("message type %#x, want %#x", t, bootstrapMsgType)
+	}
+	if v := binary.NativeEndian.Uint16(msg[6:]); v != bootstrapVersion {
+		return b, bootstrapErr("version %d, want %d", v, bootstrapVersion)
+	}
+	var seenFlags, seenMaps, seenSetsid, seenHostname bool
+	for off := bootstrapHdrLen; off < len(msg); {
+		if len(msg)-off < attrHdrLen {
+			return b, bootstrapErr("attribute at offset %d: truncated header", off)
+		}
+		alen := int(binary.NativeEndian.Uint16(msg[off:]))
+		atype := binary.NativeEndian.Uint16(msg[off+2:])
+		if alen < attrHdrLen {
+			return b, bootstrapErr("attribute %d at offset %d: length %d is too small", atype, off, alen)
+		}
+		padded := align(alen)
+		if padded > len(msg)-off {
+			return b, bootstrapErr("attribute %d at offset %d: length %d runs past the end", atype, off, alen)
+		}
+		for _, c := range msg[off+alen : off+padded] {
+			if c != 0 {
+				return b, bootstrapErr("attribute %d at offset %d: non-zero padding", atype, off)
+			}
+		}
+		p := msg[off+attrHdrLen : off+alen]
+		off += padded
+
+		switch atype {
+		case attrCloneFlags:
+			if seenFlags {
+				return b, bootstrapErr("clone flags: attribute repeated")
+			}
+			seenFlags = true
+			if len(p) != 4 {
+				return b, bootstrapErr("clone flags: payload is %d bytes, want 4", len(p))
+			}
+			b.CloneFlags = binary.NativeEndian.Uint32(p)
+			if b.CloneFlags&^allNSFlags() != 0 {
+				return b, bootstrapErr("clone flags %#x: not CLONE_NEW* flags", b.CloneFlags)
+			}
+		case attrJoinNS:
+			spec, err := decodeString(p, maxNamespacePath+8, "namespace")
+			if err != nil {
+				return b, err
+			}
+			typ, path, ok := strings.Cut(spec, ":")
+			if !ok {
+				return b, bootstrapErr("namespace %s: want type:path", spec)
+			}
+			if nsIndex(typ) < 0 {
+				return b, bootstrapErr("namespace %s: unknown type", spec)
+			}
+			if !strings.HasPrefix(path, "/") {
+				return b, bootstrapErr("namespace %s: path is not absolute", spec)
+			}
+			for _, ns := range b.Join {
+				if ns.Type == typ {
+					return b, bootstrapErr("namespace %s: type listed twice", spec)
+				}
+			}
+			if len(path) > maxNamespacePath {
+				return b, bootstrapErr("namespace %s: path longer than %d bytes", typ, maxNamespacePath)
+			}
+			b.Join = append(b.Join, Namespace{Type: typ, Path: path})
+		case attrMapsByGo:
+			if seenMaps {
+				return b, bootstrapErr("maps-by-go: attribute repeated")
+			}
+			seenMaps = true
+			v, err := decodeBool(p, "maps-by-go")
+			if err != nil {
+				return b, err
+			}
+			b.MapsByGo = v
+		case attrHostname:
+			if seenHostname {
+				return b, bootstrapErr("hostname: attribute repeated")
+			}
+			seenHostname = true
+			h, err := decodeString(p, maxHostname, "hostname")
+			if err != nil {
+				return b, err
+			}
+			b.Hostname = h
+		case attrSetsid:
+			if seenSetsid {
+				return b, bootstrapErr("setsid: attribute repeated")
+			}
+			seenSetsid = true
+			v, err := decodeBool(p, "setsid")
+			if err != nil {
+				return b, err
+			}
+			b.Setsid = v
+		default:
+			return b, bootstrapErr("unknown attribute type %d at offset %d", atype, off-padded)
+		}
+	}
+	if err := b.validate(); err != nil {
+		return bootstrap{}, err
+	}
+	return b, nil
+}
+
+// decodeString accepts 1..max bytes followed by exactly one NUL.
+func decodeString(p []byte, max int, what string) (string, error) {
+	switch {
+	case len(p) < 2:
+		return "", bootstrapErr("%s: empty", what)
+	case p[len(p)-1] != 0:
+		return "", bootstrapErr("%s: not NUL-terminated", what)
+	case bytes.IndexByte(p[:len(p)-1], 0) >= 0:
+		return "", bootstrapErr("%s: contains a NUL byte", what)
+	case len(p)-1 > max:
+		return "", bootstrapErr("%s: longer than %d bytes", what, max)
+	}
+	return string(p[:len(p)-1]), nil
+}
+
+func decodeBool(p []byte, what string) (bool, error) {
+	if len(p) != 1 {
+		return false, bootstrapErr("%s: payload is %d bytes, want 1", what, len(p))
+	}
+	if p[0] > 1 {
+		return false, bootstrapErr("%s: boolean is %d, want 0 or 1", what, p[0])
+	}
+	return p[0] == 1, nil
+}

@@ -1,0 +1,76 @@
+// Package nsenter starts a process of this binary inside namespaces that it
+// joins or creates, through nsexec: C code that a cgo constructor runs before
+// the Go runtime starts, while the process still has a single thread, which
+// setns(2) into a user namespace and unshare(CLONE_NEWUSER) require.
+//
+// It is for `rkexec exec` (join a sandbox's namespaces) and for the run path
+// (create pid, uts, ipc, cgroup and time namespaces inside the sandbox). It
+// is not for the parent's network or mount work: Go code that changes the
+// namespace of one thread does that with a locked OS thread, and nothing in
+// Go calls setns on a user namespace.
+//
+// # Stages
+//
+// The constructor returns at once unless EnvInitPipe is set, so ordinary runs
+// of the binary pay one getenv. Start sets it, and the process it starts is
+// stage 0. Stages 1 and 2 are cloned with CLONE_PARENT, so all three are
+// children of the Go caller: the final process (stage 2) is one too, and
+// Process.Wait gets its exit status.
+//
+//	Go caller (Start)        stage 0 [0:PRNT]      stage 1 [1:CHLD]        stage 2 [2:INIT]
+//	  |-- bootstrap -------->|
+//	  |                      |-- clone ------------>|
+//	  |                      |                      | open all ns files, then
+//	  |                      |                      | setns user (alone), setns the rest
+//	  |                      |                      | unshare(CLONE_NEWUSER)
+//	  |                      |<-- write my maps ----|
+//	  |<- {"usermap_pid":N} -|                      |
+//	  | writeMaps(N)         |                      |
+//	  |-- maps done -------->|-- maps done -------->|
+//	  |                      |                      | setresuid/gid 0, unshare the rest,
+//	  |                      |                      | sethostname
+//	  |                      |                      |-- clone ---------------->|
+//	  |                      |<-- stage-2 pid, done-| exit 0                   | setsid, root in the ns,
+//	  |                      |<----------------------------------- ready ------| fds close-on-exec,
+//	  |<-{"stage1_pid":N,"stage2_pid":M}                                       | env rewritten
+//	  |                      | exit 0                                          |
+//	  | reap stage 0 and 1                                                     | Go runtime starts,
+//	  | Process.Wait() ........................................................| main sees IsStage2()
+//
+// The init pipe is a socketpair; the log pipe carries one JSON line per
+// failure, {"level":"error","msg":"nsexec stage-1: setns net /proc/1/ns/net:
+// Operation not permitted","errno":1}, which Start returns as a *StageError.
+// After a failure stage 0 kills the stages it spawned and still reports their
+// pids, so Start reaps them all: no zombie is left.
+//
+// # Bootstrap message
+//
+// Netlink-style: a header (u32 total length, u16 type 0x524b, u16 version 1),
+// then attributes (u16 length, u16 type, payload, zero padding to 4 bytes) in
+// native byte order, 1 MiB at most. protocol.go defines the numbers and
+// nsexec.h mirrors them. The parser rejects unknown or repeated attributes,
+// bad lengths, non-zero padding, booleans other than one byte 0 or 1, and
+// conflicting options (a type both joined and unshared, a hostname without
+// CLONE_NEWUTS). Namespaces to join are one attribute each, "type:/path".
+//
+// # Environment
+//
+// EnvInitPipe and EnvLogPipe name the two fds. Stage 2 cannot use setenv:
+// the Go runtime reads the environment from the process stack, not from
+// libc. So it rewrites the strings in place: EnvInitPipe=N becomes
+// EnvStage=2 and EnvLogPipe=N becomes an empty string, which Go ignores.
+// IsStage2 reads EnvStage; stage-2 code unsets it before it starts programs.
+//
+// # Stage 2
+//
+// Stage 2 is pid 1 of a new pid namespace when CLONE_NEWPID was asked. It
+// calls setsid when Config.Setsid is set, and when a user namespace was
+// joined or created it calls setgroups(0) (unless /proc/self/setgroups says
+// deny) and becomes uid and gid 0 in it. Every fd above 2 is close-on-exec,
+// so the caller's ExtraFiles are still open in Go until it execs. Stage 2
+// stays non-dumpable when namespaces were joined (until its exec), so
+// processes already in them cannot ptrace it while it holds host fds.
+//
+// Each stage has a parent-death signal (SIGKILL) tied to the thread that
+// called Start, re-armed after every credential change, which clears it.
+package nsenter

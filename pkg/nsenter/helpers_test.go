@@ -1,0 +1,413 @@
+//go:build linux
+
+package nsenter
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"os/exec"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The test binary links this package, so nsexec.c runs in it too: tests
+// start the test binary itself through Start, and TestMain runs a small
+// stage-2 action instead of the tests when IsStage2().
+//
+// Environment of the helper processes:
+//
+//	NSENTER_TEST_EXIT=N     stage 2 exits with N after its report
+//	NSENTER_TEST_HOLD=1     stage 2 waits for stdin EOF after its report
+//	NSENTER_TEST_HELPER=hold     a namespace holder (see startHolder)
+//	NSENTER_TEST_HELPER=caller   a Go caller of Start (see TestParentDeath)
+func TestMain(m *testing.M) {
+	if IsStage2() {
+		os.Exit(stage2Main())
+	}
+	switch os.Getenv("NSENTER_TEST_HELPER") {
+	case "hold":
+		os.Exit(holdMain())
+	case "caller":
+		os.Exit(callerMain())
+	}
+	os.Exit(m.Run())
+}
+
+// report is what stage 2 sees, printed as one JSON line on stdout.
+type report struct {
+	Pid, Ppid, Sid, Pgid  int
+	Uid, Gid, Euid, Egid  int
+	Groups                []int
+	Hostname              string
+	NS                    map[string]uint64
+	UidMap, GidMap        string
+	Setgroups             string
+	Comm                  string
+	Stage                 string
+	HasInitPipe           bool
+	HasLogPipe            bool
+	EmptyEnvEntries       int
+	NonCloexecFDs         []int
+	MarkerOpen            bool // fd 3, the test's ExtraFiles[0]
+	MarkerCloexec         bool
+	Dumpable              int
+	StageAfterUnsetIsGone bool
+}
+
+func stage2Main() int {
+	r := report{
+		Pid: os.Getpid(), Ppid: os.Getppid(), Uid: os.Getuid(), Gid: os.Getgid(),
+		Euid: os.Geteuid(), Egid: os.Getegid(), NS: map[string]uint64{},
+		Stage: os.Getenv(EnvStage),
+	}
+	r.Sid, _ = unix.Getsid(0)
+	r.Pgid = unix.Getpgrp()
+	r.Groups, _ = os.Getgroups()
+	r.Hostname, _ = os.Hostname()
+	for _, t := range nsTypes() {
+		var st unix.Stat_t
+		if unix.Stat("/proc/self/ns/"+t.name, &st) == nil {
+			r.NS[t.name] = st.Ino
+		}
+	}
+	r.UidMap = readTrim("/proc/self/uid_map")
+	r.GidMap = readTrim("/proc/self/gid_map")
+	r.Setgroups = readTrim("/proc/self/setgroups")
+	r.Comm = readTrim("/proc/self/comm")
+	_, r.HasInitPipe = os.LookupEnv(EnvInitPipe)
+	_, r.HasLogPipe = os.LookupEnv(EnvLogPipe)
+	for _, kv := range syscall.Environ() {
+		if kv == "" {
+			r.EmptyEnvEntries++
+		}
+	}
+	entries, _ := os.ReadDir("/proc/self/fd")
+	for _, e := range entries {
+		fd, err := strconv.Atoi(e.Name())
+		if err != nil || fd < 3 {
+			continue
+		}
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err != nil {
+			continue // the directory fd of ReadDir, closed by now
+		}
+		if fd == 3 {
+			r.MarkerOpen, r.MarkerCloexec = true, flags&unix.FD_CLOEXEC != 0
+		}
+		if flags&unix.FD_CLOEXEC == 0 {
+			r.NonCloexecFDs = append(r.NonCloexecFDs, fd)
+		}
+	}
+	r.Dumpable, _ = unix.PrctlRetInt(unix.PR_GET_DUMPABLE, 0, 0, 0, 0)
+	os.Unsetenv(EnvStage)
+	r.StageAfterUnsetIsGone = !IsStage2()
+	if err := json.NewEncoder(os.Stdout).Encode(r); err != nil {
+		return 100
+	}
+	if os.Getenv("NSENTER_TEST_HOLD") == "1" {
+		_, _ = io.Copy(io.Discard, os.Stdin) // until the test closes it
+	}
+	code, _ := strconv.Atoi(os.Getenv("NSENTER_TEST_EXIT"))
+	return code
+}
+
+func readTrim(path string) string {
+	b, _ := os.ReadFile(path)
+	return strings.TrimSpace(string(b))
+}
+
+func selfExe(t testing.TB) string {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return exe
+}
+
+// run is one Start of the test binary with a reading end on its stdout.
+type run struct {
+	p      *Process
+	stdout *bufio.Reader
+	stdin  *os.File // write end of stage 2's stdin when hold is set
+	out    *os.File
+}
+
+type startOpts struct {
+	writeMaps func(int) error
+	hold      bool // stage 2 waits for stdin EOF after its report
+	exitCode  int
+	raw       []byte // a bootstrap message to send instead of cfg's
+}
+
+// startStage2 starts the test binary through Start and returns its process,
+// or the error of Start after checking that no child is left behind.
+func startStage2(t *testing.T, cfg Config, o startOpts) (*run, error) {
+	t.Helper()
+	before := children(t)
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	marker, err := os.Open("/dev/null")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer marker.Close()
+	defer outW.Close()
+	defer inR.Close()
+
+	cmd := exec.Command(selfExe(t))
+	cmd.Env = append(os.Environ(), "NSENTER_TEST_EXIT="+strconv.Itoa(o.exitCode))
+	if o.hold {
+		cmd.Env = append(cmd.Env, "NSENTER_TEST_HOLD=1")
+	}
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, os.Stderr
+	cmd.ExtraFiles = []*os.File{marker}
+	var p *Process
+	if o.raw != nil {
+		p, err = startWithBootstrap(cmd, o.raw, o.writeMaps)
+	} else {
+		p, err = Start(cmd, cfg, o.writeMaps)
+	}
+	if err != nil {
+		outR.Close()
+		inW.Close()
+		if after := children(t); !maps.Equal(before, after) {
+			t.Errorf("children before Start %v, after failed Start %v", before, after)
+		}
+		return nil, err
+	}
+	r := &run{p: p, stdout: bufio.NewReader(outR), stdin: inW, out: outR}
+	t.Cleanup(func() {
+		inW.Close()
+		outR.Close()
+		_ = p.Kill() // ErrProcessDone after a Wait
+	})
+	return r, nil
+}
+
+// report reads the report line of stage 2.
+func (r *run) report(t *testing.T) report {
+	t.Helper()
+	line, err := r.stdout.ReadBytes('\n')
+	if err != nil {
+		t.Fatalf("read stage-2 report: %v (%q)", err, line)
+	}
+	var rep report
+	if err := json.Unmarshal(line, &rep); err != nil {
+		t.Fatalf("decode stage-2 report %q: %v", line, err)
+	}
+	return rep
+}
+
+// finish closes stage 2's stdin and waits for it.
+func (r *run) finish(t *testing.T) *os.ProcessState {
+	t.Helper()
+	r.stdin.Close()
+	st, err := r.p.Wait()
+	if err != nil {
+		t.Fatalf("wait for stage 2: %v", err)
+	}
+	return st
+}
+
+// mustStart is startStage2 that fails the test on error, and returns the
+// report and the exit status.
+func mustStart(t *testing.T, cfg Config, o startOpts) (*run, report) {
+	t.Helper()
+	r, err := startStage2(t, cfg, o)
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	return r, r.report(t)
+}
+
+// children lists the children of this process as "pid comm state".
+func children(t testing.TB) map[int]string {
+	t.Helper()
+	out := map[int]string{}
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	me := os.Getpid()
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		comm, state, ppid, ok := procStat(pid)
+		if ok && ppid == me {
+			out[pid] = comm + " " + state
+		}
+	}
+	return out
+}
+
+// procStat parses /proc/<pid>/stat.
+func procStat(pid int) (comm, state string, ppid int, ok bool) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return "", "", 0, false
+	}
+	s := string(b)
+	open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+	if open < 0 || end < open {
+		return "", "", 0, false
+	}
+	f := strings.Fields(s[end+1:])
+	if len(f) < 2 {
+		return "", "", 0, false
+	}
+	ppid, err = strconv.Atoi(f[1])
+	return s[open+1 : end], f[0], ppid, err == nil
+}
+
+func nsInode(t testing.TB, pid int, typ string) uint64 {
+	t.Helper()
+	var st unix.Stat_t
+	if err := unix.Stat(fmt.Sprintf("/proc/%d/ns/%s", pid, typ), &st); err != nil {
+		t.Fatal(err)
+	}
+	return st.Ino
+}
+
+// prereq fails in CI and skips elsewhere: CI must run every test.
+func prereq(t *testing.T, ok bool, format string, args ...any) {
+	t.Helper()
+	if ok {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("missing prerequisite (CI=true): "+format, args...)
+	}
+	t.Skipf("missing prerequisite: "+format, args...)
+}
+
+func privileged() bool { return os.Geteuid() == 0 }
+
+// creating returns the Unshare flags and writeMaps this user needs to create
+// the namespaces in flags: as is for root, with a user namespace and a
+// single mapping otherwise.
+func creating(flags uintptr) (uintptr, func(int) error) {
+	if privileged() {
+		return flags, nil
+	}
+	return flags | unix.CLONE_NEWUSER, writeSingleMap
+}
+
+// writeSingleMap maps uid and gid 0 of the new namespace to ours, the
+// mapping an unprivileged process may write itself.
+func writeSingleMap(pid int) error {
+	files := []struct{ name, data string }{
+		{"setgroups", "deny"},
+		{"uid_map", fmt.Sprintf("0 %d 1\n", os.Geteuid())},
+		{"gid_map", fmt.Sprintf("0 %d 1\n", os.Getegid())},
+	}
+	for _, f := range files {
+		if err := os.WriteFile(fmt.Sprintf("/proc/%d/%s", pid, f.name), []byte(f.data), 0); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// holder is a process of the test binary sitting in namespaces of its own.
+type holder struct {
+	pid      int
+	hostname string
+}
+
+// startHolder starts a holder in new namespaces (flags, plus a user
+// namespace when unprivileged or when userns is set), with a hostname
+// when it has a UTS namespace. It lives until the test ends.
+func startHolder(t *testing.T, flags uintptr, userns bool) holder {
+	t.Helper()
+	h := holder{hostname: fmt.Sprintf("holder-%d", time.Now().UnixNano()%100000)}
+	cmd := exec.Command(selfExe(t))
+	cmd.Env = append(os.Environ(), "NSENTER_TEST_HELPER=hold", "NSENTER_TEST_HOSTNAME="+h.hostname)
+	attr := &syscall.SysProcAttr{Cloneflags: flags, Pdeathsig: syscall.SIGKILL}
+	if userns || !privileged() {
+		attr.Cloneflags |= unix.CLONE_NEWUSER
+		attr.UidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Geteuid(), Size: 1}}
+		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
+	}
+	cmd.SysProcAttr = attr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		prereq(t, false, "start a namespace holder with clone flags %#x: %v", attr.Cloneflags, err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		_ = cmd.Wait()
+	})
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if line != "ready\n" {
+		t.Fatalf("holder: %q, %v", line, err)
+	}
+	h.pid = cmd.Process.Pid
+	return h
+}
+
+func holdMain() int {
+	if h := os.Getenv("NSENTER_TEST_HOSTNAME"); h != "" {
+		if err := unix.Sethostname([]byte(h)); err != nil && err != unix.EPERM {
+			fmt.Fprintln(os.Stderr, "holder: sethostname:", err)
+			return 1
+		}
+	}
+	fmt.Println("ready")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return 0
+}
+
+// callerMain is a Go caller of Start for TestParentDeath: it starts a
+// holding stage 2, prints its pid and waits to be killed.
+func callerMain() int {
+	cmd := exec.Command(os.Args[0])
+	env := slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "NSENTER_TEST_HELPER=") })
+	cmd.Env = append(env, "NSENTER_TEST_HOLD=1")
+	r, w, err := os.Pipe() // stage 2's stdin: this process keeps the write end
+	if err != nil {
+		return 1
+	}
+	cmd.Stdin = r
+	cmd.Stderr = os.Stderr
+	cfg := Config{}
+	var writeMaps func(int) error
+	if os.Getenv("NSENTER_TEST_PIDNS") == "1" {
+		cfg.Unshare, writeMaps = creating(unix.CLONE_NEWPID)
+	}
+	p, err := Start(cmd, cfg, writeMaps)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "caller:", err)
+		return 1
+	}
+	fmt.Println(p.Stage2PID)
+	_, _ = p.Wait()
+	w.Close()
+	return 0
+}

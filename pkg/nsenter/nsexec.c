@@ -1,0 +1,800 @@
+/*
+ * nsexec.c: join and create namespaces before the Go runtime starts.
+ *
+ * A constructor runs rkx_nsexec() in every process of this binary. It returns
+ * at once unless _RKEXEC_NSEXEC_INITPIPE names an fd; then this process is
+ * stage 0 of the sequence drawn in doc.go:
+ *
+ *   stage 0  rkexec:[0:PRNT]  reads the bootstrap, spawns stage 1, relays its
+ *                             id-map request to the Go caller, reports the pids
+ *   stage 1  rkexec:[1:CHLD]  joins namespaces (user first and alone), unshares
+ *                             a user namespace alone and waits for its maps,
+ *                             unshares the rest, spawns stage 2
+ *   stage 2  rkexec:[2:INIT]  setsid, root in the namespace, fds close-on-exec,
+ *                             returns to start the Go runtime
+ *
+ * Stages 1 and 2 are spawned with CLONE_PARENT, so all three are children of
+ * the Go caller, which reaps them; stage 2 is the process it waits for.
+ * (PR_SET_NAME allows 15 characters, hence the short names.)
+ *
+ * Errors: bail() writes one JSON line naming the stage and the step on the
+ * log fd, tells stage 0 (so it does not guess), and exits 1. Stage 0 then
+ * kills what it spawned, reports the pids so the caller can reap them, and
+ * exits 1.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <dirent.h>
+#include <poll.h>
+#include <sched.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+
+#include "nsexec.h"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef SYS_close_range
+#define SYS_close_range 436
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+extern char **environ;
+
+enum stage { STAGE_NONE = -1, STAGE_PARENT = 0, STAGE_CHILD = 1, STAGE_INIT = 2 };
+
+/* Messages on the private socketpairs between the stages (C only). */
+enum sync_msg {
+	SYNC_USERMAP_REQ = 0x10,	/* stage 1 -> 0: write my id maps */
+	SYNC_USERMAP_ACK = 0x11,	/* stage 0 -> 1: maps written */
+	SYNC_STAGE2_PID = 0x12,	/* stage 1 -> 0: followed by an int32 pid */
+	SYNC_STAGE1_DONE = 0x13,	/* stage 1 -> 0: about to exit 0 */
+	SYNC_STAGE2_READY = 0x14,	/* stage 2 -> 0: returning to Go */
+	SYNC_ERROR = 0x15,	/* stage 1/2 -> 0: error logged, exiting 1 */
+};
+
+/* Filled in by the kernel (CLONE_PARENT_SETTID), so stage 0 learns the pid of
+ * stage 2 even if stage 1 dies right after spawning it. */
+struct shared_page {
+	pid_t stage2_pid;
+};
+
+/*
+ * The state of this run. It is static because the stages reach their code
+ * through longjmp from a clone child, where only static storage is safe to
+ * rely on; each stage owns the copy of it in its own address space.
+ */
+static struct {
+	enum stage stage;
+	int logfd;		/* -1: log to stderr */
+	int initpipe;		/* the socket to the Go caller, stage 0 only */
+	int syncfd;		/* this stage's end towards stage 0; -1 in stage 0 */
+	int sync1[2];		/* [0] stage 0, [1] stage 1 */
+	int sync2[2];		/* [0] stage 0, [1] stage 2 */
+	pid_t caller;		/* the Go process that started stage 0 */
+	int caller_pidfd;	/* -1 without pidfd_open */
+	pid_t stage1_pid, stage2_pid;	/* as seen by stage 0 */
+	struct shared_page *shared;
+	uint8_t *buf;		/* the bootstrap message; config points into it */
+	struct rkx_bootstrap config;
+	bool entered_userns;	/* stage 1 joined or created a user namespace */
+} st = {
+	.stage = STAGE_NONE,
+	.logfd = -1,
+	.initpipe = -1,
+	.syncfd = -1,
+	.sync1 = { -1, -1 },
+	.sync2 = { -1, -1 },
+	.caller_pidfd = -1,
+};
+
+static jmp_buf stage_env;
+
+/* ---- logging ---------------------------------------------------------- */
+
+/* json_escape copies src into dst (cap bytes, NUL included) as the inside
+ * of a JSON string, stopping before an escape that would not fit. */
+static void json_escape(char *dst, size_t cap, const char *src)
+{
+	size_t n = 0;
+
+	for (; *src != '\0'; src++) {
+		unsigned char c = (unsigned char)*src;
+		char tmp[8];
+		size_t l;
+
+		switch (c) {
+		case '"':
+			strcpy(tmp, "\\\"");
+			break;
+		case '\\':
+			strcpy(tmp, "\\\\");
+			break;
+		case '\n':
+			strcpy(tmp, "\\n");
+			break;
+		case '\r':
+			strcpy(tmp, "\\r");
+			break;
+		case '\t':
+			strcpy(tmp, "\\t");
+			break;
+		default:
+			if (c < 0x20 || c == 0x7f)
+				snprintf(tmp, sizeof(tmp), "\\u%04x", c);
+			else {
+				tmp[0] = (char)c;
+				tmp[1] = '\0';
+			}
+		}
+		l = strlen(tmp);
+		if (n + l >= cap)
+			break;
+		memcpy(dst + n, tmp, l);
+		n += l;
+	}
+	dst[n] = '\0';
+}
+
+/* write_error writes one JSON line, in one write(2) of less than PIPE_BUF
+ * bytes, so lines of different stages never interleave. */
+static void write_error(const char *msg, int errnum)
+{
+	char esc[3900], line[PIPE_BUF];
+	int fd = st.logfd >= 0 ? st.logfd : STDERR_FILENO;
+	int n;
+
+	json_escape(esc, sizeof(esc), msg);
+	if (errnum != 0)
+		n = snprintf(line, sizeof(line), "{\"level\":\"error\",\"msg\":\"%s\",\"errno\":%d}\n", esc, errnum);
+	else
+		n = snprintf(line, sizeof(line), "{\"level\":\"error\",\"msg\":\"%s\"}\n", esc);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(line))
+		n = sizeof(line) - 1;
+	/* Nothing is left to report a failed log write to. */
+	while (write(fd, line, n) < 0 && errno == EINTR) ;
+}
+
+static void send_byte(int fd, uint8_t b)
+{
+	/* Best effort: used on the way out, when the peer may be gone. */
+	while (send(fd, &b, 1, MSG_NOSIGNAL) < 0 && errno == EINTR) ;
+}
+
+static void report_pids(void)
+{
+	char line[64];
+	int n = snprintf(line, sizeof(line), "{\"stage1_pid\":%d,\"stage2_pid\":%d}\n", st.stage1_pid,
+			 st.stage2_pid);
+	ssize_t done = 0;
+
+	while (done < n) {
+		ssize_t w = send(st.initpipe, line + done, n - done, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;	/* the caller is gone; nobody is left to tell */
+		done += w;
+	}
+}
+
+/* stage0_fail kills what stage 0 spawned, tells the caller their pids (it
+ * is their parent and reaps them) and exits 1. */
+__attribute__((noreturn))
+static void stage0_fail(void)
+{
+	if (st.stage2_pid <= 0 && st.shared != NULL)
+		st.stage2_pid = __atomic_load_n(&st.shared->stage2_pid, __ATOMIC_SEQ_CST);
+	if (st.stage2_pid > 0)
+		kill(st.stage2_pid, SIGKILL);
+	if (st.stage1_pid > 0)
+		kill(st.stage1_pid, SIGKILL);
+	if (st.initpipe >= 0)
+		report_pids();
+	_exit(1);
+}
+
+__attribute__((noreturn))
+static void fail_with(int errnum, const char *fmt, va_list ap)
+{
+	char msg[2048];
+	int n = snprintf(msg, sizeof(msg), "nsexec stage-%d: ", st.stage == STAGE_NONE ? 0 : (int)st.stage);
+
+	if (n > 0 && (size_t)n < sizeof(msg))
+		vsnprintf(msg + n, sizeof(msg) - n, fmt, ap);
+	if (errnum != 0) {
+		size_t l = strlen(msg);
+		snprintf(msg + l, sizeof(msg) - l, ": %s", strerror(errnum));
+	}
+	write_error(msg, errnum);
+	if (st.stage == STAGE_PARENT)
+		stage0_fail();
+	if (st.syncfd >= 0)
+		send_byte(st.syncfd, SYNC_ERROR);
+	_exit(1);
+}
+
+/* bail reports the failed step with strerror(errno) appended, and exits. */
+__attribute__((noreturn, format(printf, 1, 2)))
+static void bail(const char *fmt, ...)
+{
+	int errnum = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	fail_with(errnum, fmt, ap);
+}
+
+/* bailx is bail without errno. */
+__attribute__((noreturn, format(printf, 1, 2)))
+static void bailx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fail_with(0, fmt, ap);
+}
+
+/* ---- small steps ------------------------------------------------------ */
+
+static ssize_t read_full(int fd, void *buf, size_t n)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t r = read(fd, (char *)buf + done, n - done);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		done += r;
+	}
+	return done;
+}
+
+static void send_full(int fd, const void *buf, size_t n, const char *what)
+{
+	size_t done = 0;
+
+	while (done < n) {
+		ssize_t w = send(fd, (const char *)buf + done, n - done, MSG_NOSIGNAL);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			bail("write %s", what);
+		done += w;
+	}
+}
+
+static void send_msg(uint8_t msg, const char *what)
+{
+	send_full(st.syncfd, &msg, 1, what);
+}
+
+/* recv_byte reads one byte; it returns 0 at EOF. */
+static int recv_byte(int fd, uint8_t *b, const char *what)
+{
+	ssize_t r = read_full(fd, b, 1);
+	if (r < 0)
+		bail("read %s", what);
+	return (int)r;
+}
+
+static int parse_fd(const char *name, const char *s)
+{
+	long v = 0;
+
+	if (*s == '\0')
+		bailx("%s=%s: not an fd number", name, s);
+	for (const char *p = s; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9' || v > INT_MAX / 10)
+			bailx("%s=%s: not an fd number", name, s);
+		v = v * 10 + (*p - '0');
+	}
+	if (v > INT_MAX)
+		bailx("%s=%s: not an fd number", name, s);
+	return (int)v;
+}
+
+static bool caller_alive(void)
+{
+	if (st.caller_pidfd >= 0) {
+		struct pollfd p = {.fd = st.caller_pidfd,.events = POLLIN };
+		int r;
+		while ((r = poll(&p, 1, 0)) < 0 && errno == EINTR) ;
+		return r == 0;
+	}
+	/* Without pidfds: a parent outside our pid namespace shows as 0. */
+	pid_t ppid = getppid();
+	return ppid == st.caller || ppid == 0;
+}
+
+/*
+ * arm_pdeathsig makes this stage die with the Go caller. It must be called
+ * again after every credential change, which clears the setting; the check
+ * afterwards closes the race with a caller that died before the call.
+ */
+static void arm_pdeathsig(void)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		bail("prctl PR_SET_PDEATHSIG");
+	if (!caller_alive())
+		bailx("the caller (pid %d) exited", st.caller);
+}
+
+static void set_dumpable(int on)
+{
+	if (prctl(PR_SET_DUMPABLE, on, 0, 0, 0) < 0)
+		bail("prctl PR_SET_DUMPABLE %d", on);
+}
+
+static void set_name(const char *name)
+{
+	/* Cosmetic (ps shows which stage hangs); a failure changes nothing else. */
+	(void)prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0);
+}
+
+static void ns_names(uint32_t flags, char *out, size_t cap)
+{
+	out[0] = '\0';
+	for (int i = 0; i < RKX_NS_COUNT; i++) {
+		if (!(flags & rkx_ns_order[i]))
+			continue;
+		size_t l = strlen(out);
+		snprintf(out + l, cap - l, "%s%s", l ? "," : "", rkx_ns_name(rkx_ns_order[i]));
+	}
+}
+
+/* try_unshare retries EINVAL a few times: older kernels returned it
+ * spuriously while another process read our /proc files. */
+static void try_unshare(uint32_t flags)
+{
+	char names[64];
+
+	for (int i = 0; i < 5; i++) {
+		if (unshare((int)flags) == 0)
+			return;
+		if (errno != EINVAL)
+			break;
+	}
+	ns_names(flags, names, sizeof(names));
+	bail("unshare %s", names);
+}
+
+static void set_root_ids(void)
+{
+	if (setresgid(0, 0, 0) < 0)
+		bail("setresgid 0");
+	if (setresuid(0, 0, 0) < 0)
+		bail("setresuid 0");
+}
+
+/* setgroups_allowed says whether /proc/self/setgroups lets us call
+ * setgroups(2); "deny" is what an unprivileged single mapping needs. */
+static bool setgroups_allowed(void)
+{
+	char buf[16] = { 0 };
+	int fd = open("/proc/self/setgroups", O_RDONLY | O_CLOEXEC);
+	ssize_t r;
+
+	if (fd < 0)
+		return true;	/* no such file: try, and report the failure */
+	r = read_full(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	return !(r >= 4 && strncmp(buf, "deny", 4) == 0);
+}
+
+/* become_root drops supplementary groups (when allowed) and takes uid and
+ * gid 0 of the user namespace this stage is in. */
+static void become_root(void)
+{
+	if (setgroups_allowed() && setgroups(0, NULL) < 0)
+		bail("setgroups 0");
+	set_root_ids();
+}
+
+static void cloexec_fds_from(int lowfd)
+{
+	DIR *d;
+	struct dirent *e;
+
+	if (syscall(SYS_close_range, lowfd, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+		return;
+	if (errno != ENOSYS && errno != EINVAL)
+		bail("close_range %d CLOSE_RANGE_CLOEXEC", lowfd);
+	d = opendir("/proc/self/fd");
+	if (d == NULL) {
+		/* No /proc (a joined mount namespace may lack it): walk the limit. */
+		struct rlimit rl;
+		if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+			bail("getrlimit RLIMIT_NOFILE");
+		for (rlim_t fd = lowfd; fd < rl.rlim_cur; fd++) {
+			int flags = fcntl((int)fd, F_GETFD);
+			if (flags >= 0 && fcntl((int)fd, F_SETFD, flags | FD_CLOEXEC) < 0)
+				bail("fcntl %d FD_CLOEXEC", (int)fd);
+		}
+		return;
+	}
+	while ((errno = 0, e = readdir(d)) != NULL) {
+		int fd, flags;
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		fd = atoi(e->d_name);
+		if (fd < lowfd || fd == dirfd(d))
+			continue;
+		flags = fcntl(fd, F_GETFD);
+		if (flags < 0)
+			bail("fcntl %d F_GETFD", fd);
+		if (fcntl(fd, F_SETFD, flags | FD_CLOEXEC) < 0)
+			bail("fcntl %d FD_CLOEXEC", fd);
+	}
+	if (errno != 0)
+		bail("readdir /proc/self/fd");
+	closedir(d);
+}
+
+/*
+ * rewrite_env edits the environment strings in place. The Go runtime reads
+ * the environment from the process stack, not from libc's environ, so
+ * setenv/unsetenv would be invisible to it (and removing array entries
+ * would hide the auxiliary vector that follows them). INITPIPE=N becomes
+ * STAGE=2, which is shorter; LOGPIPE=N becomes "", which Go skips.
+ */
+static void rewrite_env(void)
+{
+	static const char init_eq[] = RKX_ENV_INITPIPE "=", log_eq[] = RKX_ENV_LOGPIPE "=";
+	static const char stage2[] = RKX_ENV_STAGE "=2";
+
+	_Static_assert(sizeof(stage2) <= sizeof(init_eq) + 1, "stage marker must fit in INITPIPE=N");
+	for (char **e = environ; *e != NULL; e++) {
+		if (strncmp(*e, init_eq, sizeof(init_eq) - 1) == 0 && strlen(*e) >= sizeof(init_eq))
+			memcpy(*e, stage2, sizeof(stage2));
+		else if (strncmp(*e, log_eq, sizeof(log_eq) - 1) == 0)
+			(*e)[0] = '\0';
+	}
+}
+
+/* ---- spawning ----------------------------------------------------------- */
+
+struct trampoline_arg {
+	int stage;
+};
+
+static int trampoline(void *arg)
+{
+	longjmp(stage_env, ((struct trampoline_arg *)arg)->stage);
+}
+
+/*
+ * spawn_stage clones a sibling (CLONE_PARENT: a child of the Go caller) that
+ * jumps back into rkx_nsexec() as the given stage. Its stack lives in this
+ * frame; the child has its own copy of it and leaves it with longjmp.
+ */
+__attribute__((noinline))
+static pid_t spawn_stage(int stage, pid_t *ptid)
+{
+	char stack[16384] __attribute__((aligned(16)));
+	struct trampoline_arg arg = {.stage = stage };
+	int flags = CLONE_PARENT | SIGCHLD;
+
+	if (ptid != NULL)
+		flags |= CLONE_PARENT_SETTID;
+	return clone(trampoline, stack + sizeof(stack), flags, &arg, ptid);
+}
+
+/* ---- stage 0 ------------------------------------------------------------ */
+
+static void read_bootstrap(void)
+{
+	uint8_t hdr[RKX_BOOTSTRAP_HDR_LEN];
+	char err[512];
+	uint32_t len;
+	ssize_t r;
+
+	r = read_full(st.initpipe, hdr, sizeof(hdr));
+	if (r < 0)
+		bail("read bootstrap header");
+	if ((size_t)r < sizeof(hdr))
+		bailx("read bootstrap header: got %zd of %zu bytes", r, sizeof(hdr));
+	memcpy(&len, hdr, sizeof(len));
+	if (len < sizeof(hdr) || len > RKX_BOOTSTRAP_MAX_LEN)
+		bailx("bootstrap: length %u out of range [%zu, %d]", len, sizeof(hdr), RKX_BOOTSTRAP_MAX_LEN);
+	st.buf = malloc(len);
+	if (st.buf == NULL)
+		bail("allocate %u bytes for the bootstrap", len);
+	memcpy(st.buf, hdr, sizeof(hdr));
+	r = read_full(st.initpipe, st.buf + sizeof(hdr), len - sizeof(hdr));
+	if (r < 0)
+		bail("read bootstrap");
+	if ((size_t)r < len - sizeof(hdr))
+		bailx("read bootstrap: got %zd of %zu bytes", r, len - sizeof(hdr));
+	if (rkx_parse_bootstrap(st.buf, len, &st.config, err, sizeof(err)) < 0)
+		bailx("%s", err);
+}
+
+static void relay_usermap_request(void)
+{
+	char line[64];
+	uint8_t reply;
+	int n = snprintf(line, sizeof(line), "{\"usermap_pid\":%d}\n", st.stage1_pid);
+
+	send_full(st.initpipe, line, n, "id-map request to the caller");
+	if (recv_byte(st.initpipe, &reply, "id-map reply from the caller") == 0)
+		bailx("read id-map reply from the caller: EOF");
+	if (reply == RKX_SYNC_MAPS_FAILED)
+		stage0_fail();	/* the caller has the error */
+	if (reply != RKX_SYNC_MAPS_DONE)
+		bailx("read id-map reply from the caller: unexpected byte %#x", reply);
+	send_full(st.sync1[0], (uint8_t[]) { SYNC_USERMAP_ACK }, 1, "id-map ack to stage-1");
+}
+
+__attribute__((noreturn))
+static void stage0(void)
+{
+	uint8_t msg;
+	int32_t pid;
+
+	st.stage1_pid = spawn_stage(STAGE_CHILD, NULL);
+	if (st.stage1_pid < 0)
+		bail("clone stage-1");
+	close(st.sync1[1]);
+	close(st.sync2[1]);
+
+	for (bool done = false; !done;) {
+		if (recv_byte(st.sync1[0], &msg, "from stage-1") == 0)
+			bailx("stage-1 exited without reporting");
+		switch (msg) {
+		case SYNC_USERMAP_REQ:
+			relay_usermap_request();
+			break;
+		case SYNC_STAGE2_PID:
+			if (read_full(st.sync1[0], &pid, sizeof(pid)) != sizeof(pid))
+				bailx("read stage-2 pid from stage-1: short read");
+			st.stage2_pid = pid;
+			break;
+		case SYNC_STAGE1_DONE:
+			done = true;
+			break;
+		case SYNC_ERROR:
+			stage0_fail();	/* stage 1 logged it */
+		default:
+			bailx("unexpected message %#x from stage-1", msg);
+		}
+	}
+	if (recv_byte(st.sync2[0], &msg, "from stage-2") == 0)
+		bailx("stage-2 exited before it was ready");
+	if (msg == SYNC_ERROR)
+		stage0_fail();	/* stage 2 logged it */
+	if (msg != SYNC_STAGE2_READY)
+		bailx("unexpected message %#x from stage-2", msg);
+	report_pids();
+	_exit(0);
+}
+
+/* ---- stage 1 ------------------------------------------------------------ */
+
+struct nsfile {
+	int fd;
+	bool same;		/* already our namespace: setns would be EINVAL for user */
+};
+
+static void join_namespaces(void)
+{
+	struct nsfile f[RKX_NS_COUNT];
+	const struct rkx_bootstrap *c = &st.config;
+
+	/* Open every file before joining anything: after a join the paths may
+	 * no longer resolve (another mount namespace, another /proc). */
+	for (size_t i = 0; i < c->njoin; i++) {
+		const struct rkx_join *j = &c->join[i];
+		char own[64];
+		struct stat want, have;
+
+		f[i].fd = open(j->path, O_RDONLY | O_CLOEXEC);
+		if (f[i].fd < 0)
+			bail("open %s %s", j->name, j->path);
+		if (fstat(f[i].fd, &want) < 0)
+			bail("fstat %s %s", j->name, j->path);
+		snprintf(own, sizeof(own), "/proc/self/ns/%s", j->name);
+		if (stat(own, &have) < 0)
+			bail("stat %s", own);
+		f[i].same = want.st_dev == have.st_dev && want.st_ino == have.st_ino;
+	}
+	/* The list is sorted user first: the user namespace is joined alone,
+	 * and its capabilities then allow joining the namespaces it owns. */
+	for (size_t i = 0; i < c->njoin; i++) {
+		const struct rkx_join *j = &c->join[i];
+
+		if (!f[i].same && setns(f[i].fd, (int)j->flag) < 0)
+			bail("setns %s %s", j->name, j->path);
+		close(f[i].fd);
+		if (j->flag == CLONE_NEWUSER && !f[i].same) {
+			st.entered_userns = true;
+			set_root_ids();
+			arm_pdeathsig();
+		}
+	}
+}
+
+static void create_userns(void)
+{
+	uint8_t msg;
+
+	try_unshare(CLONE_NEWUSER);
+	st.entered_userns = true;
+	/* The Go caller writes /proc/<pid>/{uid,gid}_map: it must be able to
+	 * open them, which needs us dumpable. */
+	set_dumpable(1);
+	send_msg(SYNC_USERMAP_REQ, "id-map request to stage-0");
+	if (recv_byte(st.syncfd, &msg, "id-map ack from stage-0") == 0)
+		bailx("read id-map ack from stage-0: EOF");
+	if (msg != SYNC_USERMAP_ACK)
+		bailx("read id-map ack from stage-0: unexpected byte %#x", msg);
+	if (st.config.njoin > 0)
+		set_dumpable(0);
+	set_root_ids();
+	arm_pdeathsig();
+}
+
+__attribute__((noreturn))
+static void stage1(void)
+{
+	uint32_t rest = st.config.clone_flags & ~(uint32_t)CLONE_NEWUSER;
+	int32_t pid;
+
+	st.syncfd = st.sync1[1];
+	close(st.sync1[0]);
+	close(st.sync2[0]);
+	close(st.initpipe);
+	st.initpipe = -1;
+	set_name("rkexec:[1:CHLD]");
+	arm_pdeathsig();
+
+	if (st.config.njoin > 0)
+		join_namespaces();
+	if (st.config.clone_flags & CLONE_NEWUSER)
+		create_userns();
+	if (rest != 0)
+		try_unshare(rest);
+	if (st.config.hostname != NULL && sethostname(st.config.hostname, strlen(st.config.hostname)) < 0)
+		bail("sethostname %s", st.config.hostname);
+
+	pid = spawn_stage(STAGE_INIT, &st.shared->stage2_pid);
+	if (pid < 0)
+		bail("clone stage-2");
+	close(st.sync2[1]);
+	send_msg(SYNC_STAGE2_PID, "stage-2 pid to stage-0");
+	send_full(st.syncfd, &pid, sizeof(pid), "stage-2 pid to stage-0");
+	send_msg(SYNC_STAGE1_DONE, "done to stage-0");
+	_exit(0);
+}
+
+/* ---- stage 2 ------------------------------------------------------------ */
+
+static void stage2(void)
+{
+	st.syncfd = st.sync2[1];
+	close(st.sync1[1]);
+	set_name("rkexec:[2:INIT]");
+	arm_pdeathsig();
+
+	if (st.config.setsid && setsid() < 0)
+		bail("setsid");
+	if (st.entered_userns) {
+		become_root();
+		arm_pdeathsig();
+	}
+	cloexec_fds_from(3);
+
+	/* Nothing below can fail and be reported: close the log first. */
+	if (st.caller_pidfd >= 0)
+		close(st.caller_pidfd);
+	close(st.logfd);
+	st.logfd = -1;
+	free(st.buf);
+	st.buf = NULL;
+	memset(&st.config, 0, sizeof(st.config));
+	send_byte(st.syncfd, SYNC_STAGE2_READY);
+	close(st.syncfd);
+	munmap(st.shared, sizeof(*st.shared));
+	rewrite_env();
+}
+
+/* ---- entry -------------------------------------------------------------- */
+
+static void setup_stage0(const char *initpipe)
+{
+	const char *logpipe = getenv(RKX_ENV_LOGPIPE);
+	struct ucred cred;
+	socklen_t credlen = sizeof(cred);
+
+	st.stage = STAGE_PARENT;
+	if (logpipe != NULL)
+		st.logfd = parse_fd(RKX_ENV_LOGPIPE, logpipe);
+	st.initpipe = parse_fd(RKX_ENV_INITPIPE, initpipe);
+	set_name("rkexec:[0:PRNT]");
+
+	/* The init pipe is a socketpair the caller made: its peer credentials
+	 * name the caller even if it has already died. */
+	if (getsockopt(st.initpipe, SOL_SOCKET, SO_PEERCRED, &cred, &credlen) < 0)
+		bail("getsockopt SO_PEERCRED on the init pipe %d", st.initpipe);
+	st.caller = cred.pid;
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
+		bail("prctl PR_SET_PDEATHSIG");
+	if (getppid() != st.caller)
+		bailx("the caller (pid %d) exited", st.caller);
+	st.caller_pidfd = (int)syscall(SYS_pidfd_open, st.caller, 0);
+	if (st.caller_pidfd < 0 && errno != ENOSYS)
+		bail("pidfd_open %d", st.caller);
+
+	read_bootstrap();
+
+	/* Nothing in the namespaces we join may ptrace us while we hold
+	 * host resources. With nothing to join there is no such risk, and a
+	 * dumpable process keeps /proc/self writable for rootless callers. */
+	if (st.config.njoin > 0)
+		set_dumpable(0);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, st.sync1) < 0)
+		bail("socketpair for stage-1");
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, st.sync2) < 0)
+		bail("socketpair for stage-2");
+	st.shared = mmap(NULL, sizeof(*st.shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (st.shared == MAP_FAILED) {
+		st.shared = NULL;
+		bail("mmap shared page");
+	}
+}
+
+static void rkx_nsexec(void)
+{
+	const char *initpipe = getenv(RKX_ENV_INITPIPE);
+
+	if (initpipe == NULL)
+		return;		/* an ordinary run of the binary */
+	setup_stage0(initpipe);
+
+	switch (setjmp(stage_env)) {
+	case STAGE_PARENT:
+		stage0();
+	case STAGE_CHILD:
+		st.stage = STAGE_CHILD;
+		stage1();
+	case STAGE_INIT:
+		st.stage = STAGE_INIT;
+		stage2();
+		return;		/* into the Go runtime */
+	default:
+		bailx("unknown stage");
+	}
+}
+
+__attribute__((constructor))
+static void rkx_nsexec_constructor(void)
+{
+	rkx_nsexec();
+}

@@ -1,0 +1,74 @@
+/*
+ * nsexec.h: the bootstrap protocol and parser shared by nsexec.c (the
+ * stages) and bootstrap.c (the parser, free of side effects so it can be
+ * fuzzed in-process).
+ *
+ * Every number and name below is defined once in Go, in protocol.go, and
+ * only mirrored here; TestProtocolMatchesC checks that the two agree.
+ */
+#ifndef RKX_NSEXEC_H
+#define RKX_NSEXEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Environment variables (protocol.go: EnvInitPipe, EnvLogPipe, EnvStage). */
+#define RKX_ENV_INITPIPE "_RKEXEC_NSEXEC_INITPIPE"
+#define RKX_ENV_LOGPIPE  "_RKEXEC_NSEXEC_LOGPIPE"
+#define RKX_ENV_STAGE    "_RKEXEC_NSEXEC_STAGE"
+
+/* Message header (protocol.go: bootstrapMsgType, bootstrapVersion, ...). */
+#define RKX_BOOTSTRAP_MSG_TYPE 0x524b
+#define RKX_BOOTSTRAP_VERSION  1
+#define RKX_BOOTSTRAP_HDR_LEN  8
+#define RKX_BOOTSTRAP_MAX_LEN  (1 << 20)
+#define RKX_ATTR_HDR_LEN       4
+#define RKX_ATTR_ALIGN         4
+
+/* Attribute types (protocol.go: attrCloneFlags, ...). */
+#define RKX_ATTR_CLONE_FLAGS 1	/* u32: CLONE_NEW* to unshare */
+#define RKX_ATTR_JOIN_NS     2	/* string "type:/abs/path", repeated */
+#define RKX_ATTR_MAPS_BY_GO  3	/* u8 bool: Go writes the id maps of stage 1 */
+#define RKX_ATTR_HOSTNAME    4	/* string: sethostname after unsharing UTS */
+#define RKX_ATTR_SETSID      5	/* u8 bool: stage 2 calls setsid() */
+
+/* Limits (protocol.go: maxNamespacePath, maxHostname). */
+#define RKX_MAX_NS_PATH  4095
+#define RKX_MAX_HOSTNAME 64
+
+/* Bytes the Go side sends on the init pipe (protocol.go: syncMapsDone, ...). */
+#define RKX_SYNC_MAPS_DONE   0x41
+#define RKX_SYNC_MAPS_FAILED 0x42
+
+/* The namespace types, in the order stage 1 joins them (user first). */
+#define RKX_NS_COUNT 8
+
+struct rkx_join {
+	uint32_t flag;		/* CLONE_NEW* */
+	const char *name;	/* "net", points at a static string */
+	const char *path;	/* points into the parsed buffer */
+};
+
+struct rkx_bootstrap {
+	uint32_t clone_flags;
+	int maps_by_go;
+	int setsid;
+	const char *hostname;	/* NULL when absent; points into the buffer */
+	size_t njoin;
+	struct rkx_join join[RKX_NS_COUNT];	/* sorted in join order */
+};
+
+/*
+ * rkx_parse_bootstrap parses a whole bootstrap message (header included).
+ * Strings in *out point into buf, which must stay alive. On error it returns
+ * -1 and writes a one-line reason into err. It has no other side effect.
+ */
+int rkx_parse_bootstrap(const uint8_t *buf, size_t len, struct rkx_bootstrap *out, char *err, size_t errlen);
+
+/* rkx_ns_name returns the name of a CLONE_NEW* flag, or NULL. */
+const char *rkx_ns_name(uint32_t flag);
+
+/* The flags of all namespace types, in join order. */
+extern const uint32_t rkx_ns_order[RKX_NS_COUNT];
+
+#endif

@@ -1,0 +1,573 @@
+//go:build linux
+
+package nsenter
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestStartPlain(t *testing.T) {
+	r, rep := mustStart(t, Config{}, startOpts{hold: true, exitCode: 7})
+	if rep.Pid != r.p.Stage2PID {
+		t.Errorf("stage 2 sees pid %d, Start reported %d", rep.Pid, r.p.Stage2PID)
+	}
+	if rep.Ppid != os.Getpid() {
+		t.Errorf("stage 2's parent is %d, want the caller %d", rep.Ppid, os.Getpid())
+	}
+	if r.p.Stage1PID <= 0 || r.p.Stage1PID == r.p.Stage2PID {
+		t.Errorf("Stage1PID = %d", r.p.Stage1PID)
+	}
+	if rep.Comm != "rkexec:[2:INIT]" {
+		t.Errorf("comm %q, want rkexec:[2:INIT]", rep.Comm)
+	}
+	if rep.Stage != "2" || rep.HasInitPipe || rep.HasLogPipe || rep.EmptyEnvEntries != 0 {
+		t.Errorf("environment: stage %q, init pipe %v, log pipe %v, empty entries %d",
+			rep.Stage, rep.HasInitPipe, rep.HasLogPipe, rep.EmptyEnvEntries)
+	}
+	if !rep.StageAfterUnsetIsGone {
+		t.Error("IsStage2 still true after os.Unsetenv(EnvStage)")
+	}
+	if !rep.MarkerOpen || !rep.MarkerCloexec {
+		t.Errorf("ExtraFiles[0] in stage 2: open %v, close-on-exec %v; want both", rep.MarkerOpen, rep.MarkerCloexec)
+	}
+	if len(rep.NonCloexecFDs) != 0 {
+		t.Errorf("fds without close-on-exec in stage 2: %v", rep.NonCloexecFDs)
+	}
+	for _, typ := range []string{"user", "mnt", "net", "pid", "uts", "ipc"} {
+		if rep.NS[typ] != nsInode(t, os.Getpid(), typ) {
+			t.Errorf("stage 2 is in another %s namespace", typ)
+		}
+	}
+	if rep.Uid != os.Getuid() || rep.Gid != os.Getgid() {
+		t.Errorf("stage 2 is %d:%d, want the caller's %d:%d", rep.Uid, rep.Gid, os.Getuid(), os.Getgid())
+	}
+	if sid, _ := unix.Getsid(0); rep.Sid != sid {
+		t.Errorf("stage 2 session %d, want the caller's %d without Setsid", rep.Sid, sid)
+	}
+	if rep.Dumpable != 1 {
+		t.Errorf("dumpable = %d with no namespace joined, want 1", rep.Dumpable)
+	}
+	if ppid := ppidOf(t, r.p.Stage2PID); ppid != os.Getpid() {
+		t.Errorf("/proc says stage 2's parent is %d, want %d", ppid, os.Getpid())
+	}
+	if _, err := os.Stat(fmt.Sprintf("/proc/%d", r.p.Stage1PID)); err == nil {
+		t.Errorf("stage 1 (pid %d) is still there after Start", r.p.Stage1PID)
+	}
+	st := r.finish(t)
+	if st.ExitCode() != 7 {
+		t.Errorf("exit status %v, want 7", st)
+	}
+}
+
+func ppidOf(t *testing.T, pid int) int {
+	t.Helper()
+	_, _, ppid, ok := procStat(pid)
+	if !ok {
+		t.Fatalf("no /proc/%d/stat", pid)
+	}
+	return ppid
+}
+
+func TestSetsid(t *testing.T) {
+	r, rep := mustStart(t, Config{Setsid: true}, startOpts{})
+	if rep.Sid != rep.Pid || rep.Pgid != rep.Pid {
+		t.Errorf("with Setsid: sid %d pgid %d, want both %d", rep.Sid, rep.Pgid, rep.Pid)
+	}
+	r.finish(t)
+}
+
+func TestUnshareUTSHostname(t *testing.T) {
+	flags, writeMaps := creating(unix.CLONE_NEWUTS)
+	myHost, _ := os.Hostname()
+	r, rep := mustStart(t, Config{Unshare: flags, Hostname: "rkx-uts-test"}, startOpts{writeMaps: writeMaps})
+	if rep.Hostname != "rkx-uts-test" {
+		t.Errorf("hostname in stage 2 %q, want rkx-uts-test", rep.Hostname)
+	}
+	if rep.NS["uts"] == nsInode(t, os.Getpid(), "uts") {
+		t.Error("stage 2 is in the caller's UTS namespace")
+	}
+	if h, _ := os.Hostname(); h != myHost {
+		t.Errorf("the caller's hostname changed to %q", h)
+	}
+	r.finish(t)
+}
+
+func TestPidNamespace(t *testing.T) {
+	flags, writeMaps := creating(unix.CLONE_NEWPID)
+	r, rep := mustStart(t, Config{Unshare: flags}, startOpts{writeMaps: writeMaps, hold: true, exitCode: 3})
+	if rep.Pid != 1 {
+		t.Errorf("stage 2 has pid %d in its pid namespace, want 1", rep.Pid)
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", r.p.Stage2PID))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf("NSpid:\t%d\t1\n", r.p.Stage2PID)
+	if !bytes.Contains(status, []byte(want)) {
+		t.Errorf("/proc/%d/status has no %q:\n%s", r.p.Stage2PID, want, status)
+	}
+	if ppid := ppidOf(t, r.p.Stage2PID); ppid != os.Getpid() {
+		t.Errorf("stage 2's parent is %d, want the caller %d", ppid, os.Getpid())
+	}
+	if st := r.finish(t); st.ExitCode() != 3 {
+		t.Errorf("exit status %v, want 3", st)
+	}
+}
+
+func TestUserNamespaceSingleMap(t *testing.T) {
+	r, rep := mustStart(t, Config{Unshare: unix.CLONE_NEWUSER | unix.CLONE_NEWNS}, startOpts{writeMaps: writeSingleMap})
+	if rep.Uid != 0 || rep.Gid != 0 || rep.Euid != 0 || rep.Egid != 0 {
+		t.Errorf("stage 2 is uid %d gid %d euid %d egid %d, want 0", rep.Uid, rep.Gid, rep.Euid, rep.Egid)
+	}
+	if want := fmt.Sprintf("0 %d 1", os.Geteuid()); strings.Join(strings.Fields(rep.UidMap), " ") != want {
+		t.Errorf("uid_map %q, want %q", rep.UidMap, want)
+	}
+	if rep.Setgroups != "deny" {
+		t.Errorf("setgroups %q, want deny", rep.Setgroups)
+	}
+	if rep.NS["user"] == nsInode(t, os.Getpid(), "user") || rep.NS["mnt"] == nsInode(t, os.Getpid(), "mnt") {
+		t.Error("stage 2 is in the caller's user or mount namespace")
+	}
+	r.finish(t)
+}
+
+// TestUserNamespaceNewuidmap writes a full map with newuidmap/newgidmap,
+// as an unprivileged user with /etc/subuid and /etc/subgid ranges. As root
+// it runs itself again as that user (NSENTER_TEST_USER, default rkt).
+func TestUserNamespaceNewuidmap(t *testing.T) {
+	if privileged() {
+		runAsTestUser(t, "^TestUserNamespaceNewuidmap$")
+		return
+	}
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	uidStart, uidCount := subidRange(t, "/etc/subuid", me)
+	gidStart, gidCount := subidRange(t, "/etc/subgid", me)
+	newuidmap, err1 := exec.LookPath("newuidmap")
+	newgidmap, err2 := exec.LookPath("newgidmap")
+	prereq(t, err1 == nil && err2 == nil, "newuidmap and newgidmap (package uidmap): %v %v", err1, err2)
+
+	writeMaps := func(pid int) error {
+		for _, m := range []struct {
+			tool       string
+			id, start  int
+			count      int
+			whatForErr string
+		}{
+			{newuidmap, os.Getuid(), uidStart, uidCount, "uid"},
+			{newgidmap, os.Getgid(), gidStart, gidCount, "gid"},
+		} {
+			args := []string{strconv.Itoa(pid), "0", strconv.Itoa(m.id), "1", "1", strconv.Itoa(m.start), strconv.Itoa(m.count)}
+			if out, err := exec.Command(m.tool, args...).CombinedOutput(); err != nil {
+				return fmt.Errorf("%s %s: %w: %s", m.tool, strings.Join(args, " "), err, bytes.TrimSpace(out))
+			}
+		}
+		return nil
+	}
+	r, rep := mustStart(t, Config{Unshare: unix.CLONE_NEWUSER | unix.CLONE_NEWUTS, Hostname: "rkx-subid"}, startOpts{writeMaps: writeMaps})
+	wantMap := fmt.Sprintf("0 %d 1\n1 %d %d", os.Getuid(), uidStart, uidCount)
+	if normalizeMap(rep.UidMap) != wantMap {
+		t.Errorf("uid_map %q, want %q", rep.UidMap, wantMap)
+	}
+	if rep.Uid != 0 || rep.Gid != 0 || len(rep.Groups) != 0 {
+		t.Errorf("stage 2 is uid %d gid %d groups %v, want 0 0 []", rep.Uid, rep.Gid, rep.Groups)
+	}
+	if rep.Setgroups != "allow" {
+		t.Errorf("setgroups %q, want allow", rep.Setgroups)
+	}
+	if rep.Hostname != "rkx-subid" {
+		t.Errorf("hostname %q", rep.Hostname)
+	}
+	r.finish(t)
+}
+
+func normalizeMap(m string) string {
+	var lines []string
+	for _, l := range strings.Split(m, "\n") {
+		lines = append(lines, strings.Join(strings.Fields(l), " "))
+	}
+	return strings.Join(lines, "\n")
+}
+
+// subidRange returns the first range of u in an /etc/subuid-style file.
+func subidRange(t *testing.T, file string, u *user.User) (start, count int) {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	prereq(t, err == nil, "read %s: %v", file, err)
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Split(strings.TrimSpace(line), ":")
+		if len(f) != 3 || (f[0] != u.Username && f[0] != u.Uid) {
+			continue
+		}
+		start, err1 := strconv.Atoi(f[1])
+		count, err2 := strconv.Atoi(f[2])
+		if err1 == nil && err2 == nil && count > 0 {
+			return start, count
+		}
+	}
+	prereq(t, false, "no range for %s in %s", u.Username, file)
+	return 0, 0
+}
+
+// runAsTestUser runs one test of a copy of this binary as the test user.
+func runAsTestUser(t *testing.T, pattern string) {
+	name := os.Getenv("NSENTER_TEST_USER")
+	if name == "" {
+		name = "rkt"
+	}
+	_, err := user.Lookup(name)
+	prereq(t, err == nil, "test user %q (set NSENTER_TEST_USER): %v", name, err)
+	runuser, err := exec.LookPath("runuser")
+	prereq(t, err == nil, "runuser: %v", err)
+
+	dir, err := os.MkdirTemp("", "nsenter-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "nsenter.test")
+	src, err := os.Open(selfExe(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	dst, err := os.OpenFile(bin, os.O_CREATE|os.O_WRONLY, 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.Copy(dst, src); err != nil {
+		t.Fatal(err)
+	}
+	if err := dst.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(runuser, "-u", name, "--", bin, "-test.run", pattern, "-test.v", "-test.count=1")
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	t.Logf("as %s:\n%s", name, out)
+	if err != nil {
+		t.Fatalf("%s as %s: %v", pattern, name, err)
+	}
+	if !bytes.Contains(out, []byte("--- PASS")) || bytes.Contains(out, []byte("--- SKIP")) {
+		t.Fatalf("%s as %s did not pass", pattern, name)
+	}
+}
+
+func TestJoinNamespaces(t *testing.T) {
+	h := startHolder(t, unix.CLONE_NEWNET|unix.CLONE_NEWUTS|unix.CLONE_NEWPID, false)
+	proc := func(typ string) string { return fmt.Sprintf("/proc/%d/ns/%s", h.pid, typ) }
+	// Out of order on purpose: the user namespace must still come first.
+	join := []Namespace{{"uts", proc("uts")}, {"net", proc("net")}, {"pid", proc("pid")}}
+	if !privileged() {
+		join = append(join, Namespace{"user", proc("user")})
+	}
+	r, rep := mustStart(t, Config{Join: join}, startOpts{hold: true})
+	for _, typ := range []string{"net", "uts", "pid", "user"} {
+		if got, want := rep.NS[typ], nsInode(t, h.pid, typ); got != want {
+			t.Errorf("%s namespace %d, want the holder's %d", typ, got, want)
+		}
+	}
+	if rep.Hostname != h.hostname {
+		t.Errorf("hostname %q, want the holder's %q", rep.Hostname, h.hostname)
+	}
+	if rep.Pid == r.p.Stage2PID || rep.Pid <= 1 {
+		t.Errorf("stage 2 has pid %d in the holder's pid namespace (outside %d)", rep.Pid, r.p.Stage2PID)
+	}
+	if !privileged() && (rep.Uid != 0 || rep.Gid != 0) {
+		t.Errorf("stage 2 is %d:%d after joining a user namespace, want 0:0", rep.Uid, rep.Gid)
+	}
+	if rep.Dumpable != 0 {
+		t.Errorf("dumpable = %d after joining namespaces, want 0 until exec", rep.Dumpable)
+	}
+	r.finish(t)
+}
+
+// TestJoinOwnNamespaceIsSkipped: setns into one's own user namespace fails
+// with EINVAL, so a namespace identical to the current one is skipped.
+func TestJoinOwnNamespaceIsSkipped(t *testing.T) {
+	join := []Namespace{
+		{"user", fmt.Sprintf("/proc/%d/ns/user", os.Getpid())},
+		{"net", fmt.Sprintf("/proc/%d/ns/net", os.Getpid())},
+	}
+	r, rep := mustStart(t, Config{Join: join}, startOpts{})
+	if rep.NS["user"] != nsInode(t, os.Getpid(), "user") {
+		t.Error("stage 2 left the caller's user namespace")
+	}
+	if rep.Uid != os.Getuid() {
+		t.Errorf("uid %d, want %d: a skipped user namespace changes no ids", rep.Uid, os.Getuid())
+	}
+	r.finish(t)
+}
+
+func TestJoinAndCreate(t *testing.T) {
+	h := startHolder(t, unix.CLONE_NEWNET, true)
+	proc := func(typ string) string { return fmt.Sprintf("/proc/%d/ns/%s", h.pid, typ) }
+	cfg := Config{
+		Join:     []Namespace{{"net", proc("net")}, {"user", proc("user")}},
+		Unshare:  unix.CLONE_NEWUTS | unix.CLONE_NEWPID | unix.CLONE_NEWIPC,
+		Hostname: "rkx-join-create",
+		Setsid:   true,
+	}
+	r, rep := mustStart(t, cfg, startOpts{})
+	if rep.Pid != 1 || rep.Hostname != "rkx-join-create" || rep.Sid != 1 {
+		t.Errorf("pid %d hostname %q sid %d, want 1 rkx-join-create 1", rep.Pid, rep.Hostname, rep.Sid)
+	}
+	if rep.NS["user"] != nsInode(t, h.pid, "user") || rep.NS["net"] != nsInode(t, h.pid, "net") {
+		t.Error("stage 2 is not in the holder's user and net namespaces")
+	}
+	if rep.NS["ipc"] == nsInode(t, h.pid, "ipc") {
+		t.Error("stage 2 is in the holder's IPC namespace, want a new one")
+	}
+	r.finish(t)
+}
+
+func TestErrorNonexistentPath(t *testing.T) {
+	_, err := startStage2(t, Config{Join: []Namespace{{"net", "/nonexistent/ns/net"}}}, startOpts{})
+	want := "nsexec stage-1: open net /nonexistent/ns/net: No such file or directory"
+	if err == nil || err.Error() != want {
+		t.Fatalf("error %v, want %q", err, want)
+	}
+	var se *StageError
+	if !errors.As(err, &se) || !errors.Is(err, syscall.ENOENT) {
+		t.Errorf("error %#v is not a *StageError matching ENOENT", err)
+	}
+}
+
+// TestErrorSetnsEPERM joins the user namespace of one holder and the
+// network namespace of another: the second is owned by a user namespace
+// where we have no capability.
+func TestErrorSetnsEPERM(t *testing.T) {
+	a := startHolder(t, unix.CLONE_NEWNET, true)
+	b := startHolder(t, unix.CLONE_NEWNET, true)
+	bNet := fmt.Sprintf("/proc/%d/ns/net", b.pid)
+	cfg := Config{Join: []Namespace{{"net", bNet}, {"user", fmt.Sprintf("/proc/%d/ns/user", a.pid)}}}
+	_, err := startStage2(t, cfg, startOpts{})
+	want := "nsexec stage-1: setns net " + bNet + ": Operation not permitted"
+	if err == nil || err.Error() != want {
+		t.Fatalf("error %v, want %q", err, want)
+	}
+	if !errors.Is(err, syscall.EPERM) {
+		t.Errorf("error %#v does not match EPERM", err)
+	}
+
+	// Unprivileged, the network namespace alone is just as foreign.
+	if !privileged() {
+		_, err := startStage2(t, Config{Join: []Namespace{{"net", bNet}}}, startOpts{})
+		if err == nil || err.Error() != want {
+			t.Fatalf("error %v, want %q", err, want)
+		}
+	}
+}
+
+func TestErrorUnshareWithoutPrivilege(t *testing.T) {
+	r, err := startStage2(t, Config{Unshare: unix.CLONE_NEWNET | unix.CLONE_NEWUTS}, startOpts{})
+	if privileged() {
+		if err != nil {
+			t.Fatalf("root: %v", err)
+		}
+		r.report(t)
+		r.finish(t)
+		return
+	}
+	want := "nsexec stage-1: unshare net,uts: Operation not permitted"
+	if err == nil || err.Error() != want {
+		t.Fatalf("error %v, want %q", err, want)
+	}
+}
+
+func TestErrorHostnameWithoutUTS(t *testing.T) {
+	// The Go side refuses it before starting anything...
+	_, err := startStage2(t, Config{Hostname: "x"}, startOpts{})
+	if err == nil || err.Error() != "nsenter: Hostname needs CLONE_NEWUTS in Unshare" {
+		t.Fatalf("error %v", err)
+	}
+	// ...and so does the C parser, when the message comes from elsewhere.
+	raw, err := bootstrap{Hostname: "x"}.marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = startStage2(t, Config{}, startOpts{raw: raw})
+	want := "nsexec stage-0: bootstrap: hostname needs CLONE_NEWUTS in the clone flags"
+	if err == nil || err.Error() != want {
+		t.Fatalf("error %v, want %q", err, want)
+	}
+}
+
+func TestErrorBadBootstrap(t *testing.T) {
+	good, err := bootstrap{}.encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	unknown := append(bytes.Clone(good), 8, 0, 99, 0, 1, 2, 3, 4)
+	putLen(unknown)
+	bigBool := bytes.Clone(good)
+	bigBool[len(bigBool)-4] = 2 // the setsid attribute's payload: 5 bytes 0x0005 0x0005 v 0 0 0
+	for name, tc := range map[string]struct {
+		msg  []byte
+		want string
+	}{
+		"unknown attribute": {unknown, fmt.Sprintf("nsexec stage-0: bootstrap: unknown attribute type 99 at offset %d", len(good))},
+		"boolean 2":         {bigBool, "nsexec stage-0: bootstrap: setsid: boolean is 2, want 0 or 1"},
+		"truncated":         {good[:4], "nsexec stage-0: read bootstrap header: got 4 of 8 bytes"},
+		"short payload":     {good[:len(good)-4], fmt.Sprintf("nsexec stage-0: read bootstrap: got %d of %d bytes", len(good)-12, len(good)-8)},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := startStage2(t, Config{}, startOpts{raw: tc.msg})
+			if err == nil || err.Error() != tc.want {
+				t.Fatalf("error %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func putLen(msg []byte) {
+	binary.NativeEndian.PutUint32(msg, uint32(len(msg)))
+}
+
+func TestErrorWriteMaps(t *testing.T) {
+	var got int
+	boom := errors.New("boom")
+	_, err := startStage2(t, Config{Unshare: unix.CLONE_NEWUSER | unix.CLONE_NEWPID}, startOpts{
+		writeMaps: func(pid int) error { got = pid; return boom },
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("error %v, want one wrapping boom", err)
+	}
+	if want := fmt.Sprintf("nsenter: write id maps of stage-1 (pid %d): boom", got); err.Error() != want {
+		t.Errorf("error %q, want %q", err, want)
+	}
+}
+
+func TestStartRejects(t *testing.T) {
+	for name, tc := range map[string]struct {
+		cfg       Config
+		writeMaps func(int) error
+		stdout    io.Writer
+	}{
+		"unknown type":       {cfg: Config{Join: []Namespace{{"foo", "/proc/1/ns/net"}}}},
+		"relative path":      {cfg: Config{Join: []Namespace{{"net", "proc/1/ns/net"}}}},
+		"type twice":         {cfg: Config{Join: []Namespace{{"net", "/a"}, {"net", "/b"}}}},
+		"joined and created": {cfg: Config{Join: []Namespace{{"net", "/a"}}, Unshare: unix.CLONE_NEWNET}},
+		"not a CLONE_NEW":    {cfg: Config{Unshare: unix.CLONE_VM}},
+		"userns no maps":     {cfg: Config{Unshare: unix.CLONE_NEWUSER}},
+		"maps no userns":     {cfg: Config{}, writeMaps: writeSingleMap},
+		"long hostname":      {cfg: Config{Unshare: unix.CLONE_NEWUTS, Hostname: strings.Repeat("h", 65)}},
+		"buffer stdout":      {cfg: Config{}, stdout: &bytes.Buffer{}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			cmd := exec.Command(selfExe(t))
+			cmd.Stdout = tc.stdout
+			p, err := Start(cmd, tc.cfg, tc.writeMaps)
+			if err == nil {
+				p.Kill()
+				p.Wait()
+				t.Fatal("Start accepted it")
+			}
+			if cmd.Process != nil {
+				t.Errorf("a process was started: %v", err)
+			}
+			t.Log(err)
+		})
+	}
+}
+
+// TestParentDeath: when the Go caller is SIGKILLed, stage 2 dies with it.
+func TestParentDeath(t *testing.T) {
+	for _, pidns := range []bool{false, true} {
+		t.Run(fmt.Sprintf("pidns=%v", pidns), func(t *testing.T) {
+			cmd := exec.Command(selfExe(t))
+			cmd.Env = append(os.Environ(), "NSENTER_TEST_HELPER=caller")
+			if pidns {
+				cmd.Env = append(cmd.Env, "NSENTER_TEST_PIDNS=1")
+			}
+			cmd.Stderr = os.Stderr
+			out, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			var line [32]byte
+			n, _ := out.Read(line[:])
+			stage2, err := strconv.Atoi(strings.TrimSpace(string(line[:n])))
+			if err != nil {
+				cmd.Process.Kill()
+				cmd.Wait()
+				t.Fatalf("caller printed %q", line[:n])
+			}
+			if _, state, ppid, ok := procStat(stage2); !ok || ppid != cmd.Process.Pid || state == "Z" {
+				t.Fatalf("stage 2 (pid %d) is not a live child of the caller: state %q ppid %d", stage2, state, ppid)
+			}
+			cmd.Process.Kill()
+			cmd.Wait()
+			deadline := time.Now().Add(10 * time.Second)
+			for {
+				_, state, _, ok := procStat(stage2)
+				if !ok || state == "Z" {
+					return
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("stage 2 (pid %d) still runs (state %s) after its caller was killed", stage2, state)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		})
+	}
+}
+
+func TestConcurrentStarts(t *testing.T) {
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cmd := exec.Command(selfExe(t))
+			cmd.Env = append(os.Environ(), "NSENTER_TEST_EXIT=5")
+			flags, writeMaps := creating(unix.CLONE_NEWUTS)
+			p, err := Start(cmd, Config{Unshare: flags, Hostname: fmt.Sprintf("c%d", i)}, writeMaps)
+			if err != nil {
+				errs <- err
+				return
+			}
+			st, err := p.Wait()
+			if err == nil && st.ExitCode() != 5 {
+				err = fmt.Errorf("exit status %v, want 5", st)
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if c := children(t); len(c) != 0 {
+		t.Errorf("children left: %v", c)
+	}
+}
