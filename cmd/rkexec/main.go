@@ -9,10 +9,16 @@ import (
 	"github.com/sirupsen/logrus"
 
 	"github.com/rkexec/rkexec/pkg/child"
+	"github.com/rkexec/rkexec/pkg/nsenter"
+	"github.com/rkexec/rkexec/pkg/sandboxinit"
 )
 
 // Environment variables. Packages take these names from here; none hard-codes them.
 const (
+	// initEnvKey carries the sandbox init's JSON config (package sandboxinit), in nsexec's stage 2.
+	initEnvKey = "_RKEXEC_INIT"
+	// execEnvKey carries the process spec of `rkexec exec`, in nsexec's stage 2.
+	execEnvKey = "_RKEXEC_EXEC"
 	// childEnvKey carries the child's JSON config; its presence makes this process the child.
 	childEnvKey = "_RKEXEC_CHILD"
 
@@ -25,8 +31,23 @@ const (
 )
 
 func main() {
+	if nsenter.IsStage2() {
+		os.Unsetenv(nsenter.EnvStage)
+		switch {
+		case os.Getenv(initEnvKey) != "":
+			os.Exit(sandboxinit.Run(initEnvKey, os.Stderr))
+		case os.Getenv(execEnvKey) != "":
+			os.Exit(execStage2(execEnvKey))
+		}
+		fmt.Fprintln(os.Stderr, "rkexec: nsexec stage 2 without a role")
+		os.Exit(125)
+	}
 	if os.Getenv(childEnvKey) != "" {
-		os.Exit(child.Run(child.Opt{ConfigEnvKey: childEnvKey, NewLog: func(debug bool) *logrus.Logger { return newLogger("child", debug) }}))
+		os.Exit(child.Run(child.Opt{
+			ConfigEnvKey: childEnvKey,
+			InitEnvKey:   initEnvKey,
+			NewLog:       func(debug bool) *logrus.Logger { return newLogger("child", debug) },
+		}))
 	}
 	os.Exit(execute(os.Args[1:]))
 }

@@ -14,6 +14,7 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
 
 	"github.com/rkexec/rkexec/pkg/child"
 	"github.com/rkexec/rkexec/pkg/idmap"
@@ -30,6 +31,13 @@ type runFlags struct {
 	copyUpMode  string
 	propagation string
 	subidSource string
+	pidns       bool
+	utsns       bool
+	ipcns       bool
+	cgroupns    bool
+	timens      bool
+	reaper      string
+	hostname    string
 }
 
 // usageError is a command-line mistake; the message ends with where to find help.
@@ -82,6 +90,14 @@ failed, 126 when COMMAND cannot be executed, 127 when it is not found.`,
 		DisableAutoGenTag: true,
 		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
 	}
+	fl0 := root.Flags()
+	fl0.BoolVar(&f.pidns, "pidns", false, "create a PID namespace (with a fresh /proc)")
+	fl0.BoolVar(&f.utsns, "utsns", false, "create a UTS namespace")
+	fl0.BoolVar(&f.ipcns, "ipcns", false, "create an IPC namespace")
+	fl0.BoolVar(&f.cgroupns, "cgroupns", false, "create a cgroup namespace")
+	fl0.BoolVar(&f.timens, "timens", false, "create a time namespace")
+	fl0.StringVar(&f.reaper, "reaper", "auto", "run the command under a PID 1 that reaps orphans; requires --pidns [auto, true, false]")
+	fl0.StringVar(&f.hostname, "hostname", "", "hostname in the new UTS namespace; requires --utsns")
 	root.SetOut(os.Stdout)
 	root.SetErr(os.Stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
@@ -127,6 +143,10 @@ func runMain(f *runFlags, args []string) (int, error) {
 	if err != nil {
 		return 125, usageError{err}
 	}
+	namespaces, reaper, err := checkNamespaces(f)
+	if err != nil {
+		return 125, usageError{err}
+	}
 	name, stateDir, err := resolveStateDir(f)
 	if err != nil {
 		return 125, usageError{err}
@@ -141,6 +161,9 @@ func runMain(f *runFlags, args []string) (int, error) {
 		Target:      args,
 		CopyUp:      copyUp,
 		Propagation: f.propagation,
+		Namespaces:  namespaces,
+		Hostname:    f.hostname,
+		Reaper:      reaper,
 		IDMaps:      plan,
 		Debug:       f.debug,
 		ChildEnvKey: childEnvKey,
@@ -154,6 +177,42 @@ func runMain(f *runFlags, args []string) (int, error) {
 		Log:    log,
 		Stderr: os.Stderr,
 	})
+}
+
+// checkNamespaces turns the namespace flags into CLONE_NEW* flags and resolves --reaper.
+func checkNamespaces(f *runFlags) (uintptr, bool, error) {
+	var flags uintptr
+	for _, ns := range []struct {
+		on   bool
+		flag uintptr
+	}{
+		{f.pidns, unix.CLONE_NEWPID}, {f.utsns, unix.CLONE_NEWUTS}, {f.ipcns, unix.CLONE_NEWIPC},
+		{f.cgroupns, unix.CLONE_NEWCGROUP}, {f.timens, unix.CLONE_NEWTIME},
+	} {
+		if ns.on {
+			flags |= ns.flag
+		}
+	}
+	if f.hostname != "" {
+		if !f.utsns {
+			return 0, false, errors.New("--hostname needs --utsns (a UTS namespace of its own)")
+		}
+		if len(f.hostname) > 64 || strings.ContainsAny(f.hostname, "/ \t\n") {
+			return 0, false, fmt.Errorf("invalid --hostname %q: at most 64 characters, no spaces or slashes", f.hostname)
+		}
+	}
+	switch f.reaper {
+	case "auto":
+		return flags, f.pidns, nil
+	case "true":
+		if !f.pidns {
+			return 0, false, errors.New("--reaper=true needs --pidns")
+		}
+		return flags, true, nil
+	case "false":
+		return flags, false, nil
+	}
+	return 0, false, fmt.Errorf("invalid --reaper %q: use auto, true or false", f.reaper)
 }
 
 // checkCopyUp cleans the --copy-up directories and checks each exists and can be copied up.

@@ -13,14 +13,18 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rkexec/rkexec/pkg/message"
+	"github.com/rkexec/rkexec/pkg/nsenter"
 	"github.com/rkexec/rkexec/pkg/process"
 	"github.com/rkexec/rkexec/pkg/reaper"
+	"github.com/rkexec/rkexec/pkg/sandboxinit"
 )
 
 // Opt configures Run.
 type Opt struct {
 	// ConfigEnvKey names the environment variable that carries the JSON Config.
 	ConfigEnvKey string
+	// InitEnvKey names the variable that carries the init's config (see package sandboxinit).
+	InitEnvKey string
 	// NewLog makes the logger for debug and error lines, given the config's debug switch.
 	NewLog func(debug bool) *logrus.Logger
 }
@@ -152,23 +156,29 @@ func (c *child) runTarget() int {
 	// Watch for SIGCHLD before the target can exit.
 	r := reaper.New()
 	defer r.Stop()
-	cmd, err := c.targetCmd()
-	if err == nil {
-		err = cmd.Start()
-		if err != nil {
-			err = &exitError{code: execErrorCode(err), err: err}
-		}
+	env := withoutEnv(os.Environ(), c.opt.ConfigEnvKey)
+	path, err := process.LookPath(c.cfg.Target[0], env)
+	if err != nil {
+		c.fail("starting the command", &exitError{code: execErrorCode(err), err: err})
+		return 125
+	}
+	var pid int
+	if c.cfg.Namespaces == 0 {
+		pid, err = c.startTarget(path, env)
+	} else {
+		pid, err = c.startInit(env)
 	}
 	if err != nil {
 		c.fail("starting the command", err)
 		return 125
 	}
-	if err := message.Send(c.to, &message.Message{Name: message.TargetStarted, TargetPID: cmd.Process.Pid}); err != nil {
+	// The sandbox's namespaces are the init's when there is one: that pid is child_pid.
+	if err := message.Send(c.to, &message.Message{Name: message.TargetStarted, TargetPID: pid}); err != nil {
 		c.log.Debugf("telling the parent the target started: %v", err)
 	}
 	c.from.Close()
 	parentDied := func(unix.Signal) bool { return os.Getppid() != c.cfg.ParentPID }
-	status, died := r.Wait(cmd.Process.Pid, parentDied)
+	status, died := r.Wait(pid, parentDied)
 	killSandbox()
 	if died {
 		c.log.Debug("the parent died: killing the sandbox")
@@ -178,12 +188,8 @@ func (c *child) runTarget() int {
 	return status
 }
 
-func (c *child) targetCmd() (*exec.Cmd, error) {
-	env := withoutEnv(os.Environ(), c.opt.ConfigEnvKey)
-	path, err := process.LookPath(c.cfg.Target[0], env)
-	if err != nil {
-		return nil, &exitError{code: execErrorCode(err), err: err}
-	}
+// startTarget starts the target as the child's own child.
+func (c *child) startTarget(path string, env []string) (int, error) {
 	cmd := &exec.Cmd{
 		Path:   path,
 		Args:   c.cfg.Target,
@@ -194,7 +200,43 @@ func (c *child) targetCmd() (*exec.Cmd, error) {
 		// If the child dies without cleaning up, the target goes with it.
 		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
 	}
-	return cmd, nil
+	if err := cmd.Start(); err != nil {
+		return 0, &exitError{code: execErrorCode(err), err: err}
+	}
+	return cmd.Process.Pid, nil
+}
+
+// startInit starts the target in new namespaces through nsexec; the process nsexec leaves (the init)
+// becomes the target, or runs it as PID 1 with a reaper.
+func (c *child) startInit(env []string) (int, error) {
+	pidns := c.cfg.Namespaces&unix.CLONE_NEWPID != 0
+	initCfg := sandboxinit.Config{
+		Target:    process.Spec{Args: c.cfg.Target, Env: env},
+		MountProc: pidns,
+		Reaper:    pidns && c.cfg.Reaper,
+	}
+	b, err := json.Marshal(initCfg)
+	if err != nil {
+		return 0, fmt.Errorf("encoding the init config: %w", err)
+	}
+	unshare := c.cfg.Namespaces
+	if pidns {
+		unshare |= unix.CLONE_NEWNS // for the init's own /proc
+	}
+	cmd := &exec.Cmd{
+		// The binary the child runs: a magic link to its file, not a path looked up in the sandbox.
+		Path:   "/proc/self/exe",
+		Args:   []string{os.Args[0]},
+		Env:    append(env, c.opt.InitEnvKey+"="+string(b)),
+		Stdin:  os.Stdin,
+		Stdout: os.Stdout,
+		Stderr: os.Stderr,
+	}
+	p, err := nsenter.Start(cmd, nsenter.Config{Unshare: unshare, Hostname: c.cfg.Hostname}, nil)
+	if err != nil {
+		return 0, err
+	}
+	return p.Stage2PID, nil
 }
 
 // execErrorCode maps a failure to start the target to 127 (not found), 126 (not executable) or 125.

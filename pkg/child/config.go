@@ -6,6 +6,13 @@ type Config struct {
 	Target []string `json:"target"`
 	// CopyUp lists directories to replace with a writable tmpfs of symlinks to the originals.
 	CopyUp []string `json:"copy_up,omitempty"`
+	// Namespaces are the CLONE_NEW* flags of namespaces to create for the target (pid, uts, ipc,
+	// cgroup, time); 0 starts the target directly.
+	Namespaces uintptr `json:"namespaces,omitempty"`
+	// Hostname is set in the new UTS namespace.
+	Hostname string `json:"hostname,omitempty"`
+	// Reaper runs the target under a PID 1 that reaps orphans; only with a new pid namespace.
+	Reaper bool `json:"reaper,omitempty"`
 	// Propagation is the mount propagation of / ("rprivate", "rslave", ...).
 	Propagation string `json:"propagation"`
 	// StateDir is the sandbox's state directory; StateDirCreated says whether rkexec made it.

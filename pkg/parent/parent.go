@@ -33,6 +33,12 @@ type Opt struct {
 	CopyUp []string
 	// Propagation is the mount propagation of / inside.
 	Propagation string
+	// Namespaces are the CLONE_NEW* flags of extra namespaces for the target (pid, uts, ipc, cgroup, time).
+	Namespaces uintptr
+	// Hostname is set in the new UTS namespace; needs CLONE_NEWUTS.
+	Hostname string
+	// Reaper puts a reaping PID 1 in the new pid namespace.
+	Reaper bool
 	// IDMaps are the planned uid/gid maps.
 	IDMaps idmap.Plan
 	// Debug turns on debug logging in the child too.
@@ -118,6 +124,9 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 		Target:          opt.Target,
 		CopyUp:          opt.CopyUp,
 		Propagation:     opt.Propagation,
+		Namespaces:      opt.Namespaces,
+		Hostname:        opt.Hostname,
+		Reaper:          opt.Reaper,
 		StateDir:        dir.Path,
 		StateDirCreated: dir.Created,
 		ParentPID:       os.Getpid(),
@@ -195,8 +204,13 @@ func (s *sandbox) handshake() *Error {
 	if err := message.Send(s.toChild, &message.Message{Name: message.PortDriverReady}); err != nil {
 		return stepError("ports", err)
 	}
-	if _, err := message.Expect(s.fromChild, message.TargetStarted); err != nil {
+	started, err := message.Expect(s.fromChild, message.TargetStarted)
+	if err != nil {
 		return stepError("starting the target", err)
+	}
+	// With extra namespaces the process that holds them all is the init, not the child.
+	if s.opt.Namespaces != 0 {
+		pid = started.TargetPID
 	}
 	state := statedir.State{
 		Name:      s.opt.Name,
