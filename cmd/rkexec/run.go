@@ -47,7 +47,7 @@ type usageError struct{ error }
 func execute(args []string) int {
 	f := &runFlags{}
 	root := newRootCommand(f)
-	root.AddCommand(newPsCommand(), newInfoCommand())
+	root.AddCommand(newPsCommand(), newInfoCommand(), newExecCommand())
 	root.SetArgs(args)
 	code := 0
 	root.RunE = func(_ *cobra.Command, args []string) error {
@@ -57,7 +57,10 @@ func execute(args []string) int {
 	}
 	if err := root.Execute(); err != nil {
 		var pe *parent.Error
+		var ec exitCode
 		switch {
+		case errors.As(err, &ec):
+			return int(ec)
 		case errors.As(err, &pe):
 			fmt.Fprintf(os.Stderr, "rkexec: %s\n", oneLine(pe.Error()))
 			return pe.Code

@@ -177,7 +177,12 @@ func (c *child) runTarget() int {
 		c.log.Debugf("telling the parent the target started: %v", err)
 	}
 	c.from.Close()
-	parentDied := func(unix.Signal) bool { return os.Getppid() != c.cfg.ParentPID }
+	parentDied := func(unix.Signal) reaper.Action {
+		if os.Getppid() != c.cfg.ParentPID {
+			return reaper.Stop
+		}
+		return reaper.Relay
+	}
 	status, died := r.Wait(pid, parentDied)
 	killSandbox()
 	if died {

@@ -30,6 +30,8 @@ type Spec struct {
 	NoNewPrivs bool `json:"no_new_privs,omitempty"`
 	// PreserveFDs is how many fds after stderr (3, 4, ...) the command inherits.
 	PreserveFDs int `json:"preserve_fds,omitempty"`
+	// ParentDeathSignal is the signal the command gets when its parent dies; 0 clears nsexec's.
+	ParentDeathSignal int `json:"parent_death_signal,omitempty"`
 	// Terminal makes stdin, a terminal, the controlling terminal (the process must lead a new session).
 	Terminal bool `json:"terminal,omitempty"`
 }
@@ -63,6 +65,9 @@ func Exec(s Spec) error {
 	// Capabilities, no_new_privs and the exec itself are per thread: keep them on one.
 	runtime.LockOSThread()
 	// Deliberately never unlocked: on success the process image is replaced, on failure it exits.
+	if err := setParentDeathSignal(s.ParentDeathSignal); err != nil {
+		return err
+	}
 	if s.Terminal {
 		if err := unix.IoctlSetInt(0, unix.TIOCSCTTY, 0); err != nil {
 			return fail(125, "making the terminal the controlling terminal: %w", err)
@@ -95,6 +100,12 @@ func Exec(s Spec) error {
 			return err
 		}
 	}
+	if s.User != nil && s.ParentDeathSignal != 0 {
+		// The uid change cleared it.
+		if err := setParentDeathSignal(s.ParentDeathSignal); err != nil {
+			return err
+		}
+	}
 	if s.Caps != nil {
 		if err := setCaps(keep | currentPermitted(s.User == nil)); err != nil {
 			return fail(125, "%w", err)
@@ -116,6 +127,13 @@ func Exec(s Spec) error {
 	}
 	err = syscall.Exec(path, s.Args, s.Env)
 	return &Error{Code: execCode(err), Err: fmt.Errorf("exec %s: %w", s.Args[0], err)}
+}
+
+func setParentDeathSignal(sig int) error {
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(sig), 0, 0, 0); err != nil {
+		return fail(125, "setting the parent-death signal: %w", err)
+	}
+	return nil
 }
 
 // currentPermitted keeps root's full set when root stays root and caps are only being added.

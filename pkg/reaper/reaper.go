@@ -31,10 +31,19 @@ func New() *Reaper {
 // Stop stops catching signals.
 func (r *Reaper) Stop() { signal.Stop(r.sigs) }
 
+// Action is what Wait does with a signal.
+type Action int
+
+// The actions.
+const (
+	Relay Action = iota // send it to the target (unless the terminal already did)
+	Drop                // the hook handled it
+	Stop                // return from Wait at once, with interrupted set
+)
+
 // Wait relays signals to target and reaps children until target exits, and returns its exit code.
-// intercept, when not nil, sees every other signal first; when it returns true, Wait returns at once
-// with interrupted set.
-func (r *Reaper) Wait(target int, intercept func(unix.Signal) bool) (code int, interrupted bool) {
+// hook, when not nil, decides about every signal but SIGCHLD.
+func (r *Reaper) Wait(target int, hook func(unix.Signal) Action) (code int, interrupted bool) {
 	// The target may have exited before SIGCHLD was caught.
 	if code, done := reapAll(target); done {
 		return code, false
@@ -47,10 +56,14 @@ func (r *Reaper) Wait(target int, intercept func(unix.Signal) bool) (code int, i
 			}
 			continue
 		}
-		if intercept != nil && intercept(sig) {
+		action := Relay
+		if hook != nil {
+			action = hook(sig)
+		}
+		if action == Stop {
 			return 0, true
 		}
-		if sigforward.FromTerminal(sig) {
+		if action == Drop || sigforward.FromTerminal(sig) {
 			continue
 		}
 		_ = unix.Kill(target, sig) // ESRCH only: the target is exiting and SIGCHLD is on its way.

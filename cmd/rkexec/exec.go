@@ -1,0 +1,240 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"github.com/spf13/cobra"
+	"golang.org/x/sys/unix"
+
+	"github.com/rkexec/rkexec/pkg/enter"
+	"github.com/rkexec/rkexec/pkg/process"
+)
+
+// execFlags are `rkexec exec`'s flags, spelled as runc exec spells them.
+type execFlags struct {
+	tty            bool
+	detach         bool
+	pidFile        string
+	cwd            string
+	env            []string
+	user           string
+	additionalGids []uint
+	preserveFDs    int
+	noNewPrivs     bool
+	caps           []string
+	consoleSocket  string
+	processFile    string
+}
+
+func newExecCommand() *cobra.Command {
+	f := &execFlags{}
+	cmd := &cobra.Command{
+		Use:   "exec [flags] NAME|STATE_DIR [--] COMMAND [ARG...]",
+		Short: "Run a command inside a running sandbox",
+		Long: `Run COMMAND inside the namespaces of a running sandbox (user, mount, network, pid, uts, ipc,
+cgroup, time), as root of the sandbox unless --user says otherwise. The command's exit status is
+rkexec exec's; signals sent to rkexec exec are relayed to it.`,
+		Example: `  rkexec exec dev -- sh -c 'hostname; ps'
+  rkexec exec -t dev -- sh
+  rkexec exec -d --pid-file /tmp/p dev -- sleep 100
+  rkexec exec --cwd /tmp -e FOO=bar --user 1000:1000 dev -- id`,
+		Args: argsUsage(1, -1),
+		RunE: func(_ *cobra.Command, args []string) error {
+			code, err := runExec(f, args)
+			if err == nil && code != 0 {
+				return exitCode(code)
+			}
+			return err
+		},
+	}
+	fl := cmd.Flags()
+	fl.SetInterspersed(false)
+	fl.BoolVarP(&f.tty, "tty", "t", false, "give the command a new pseudo-terminal")
+	fl.BoolVarP(&f.detach, "detach", "d", false, "start the command and return without waiting")
+	fl.StringVar(&f.pidFile, "pid-file", "", "write the command's pid to this file (atomically)")
+	fl.StringVar(&f.cwd, "cwd", "", "working directory inside the sandbox")
+	fl.StringArrayVarP(&f.env, "env", "e", nil, "set an environment variable, KEY=VALUE (repeatable)")
+	fl.StringVarP(&f.user, "user", "u", "", "numeric UID[:GID] to run as inside the sandbox (GID defaults to 0)")
+	fl.UintSliceVarP(&f.additionalGids, "additional-gids", "g", nil, "additional numeric group ids (repeatable)")
+	fl.IntVar(&f.preserveFDs, "preserve-fds", 0, "pass N more fds after stderr (3 to 3+N-1) to the command")
+	fl.BoolVar(&f.noNewPrivs, "no-new-privs", false, "set no_new_privs for the command")
+	fl.StringArrayVarP(&f.caps, "cap", "c", nil, "keep this capability, even as a non-root --user (repeatable), e.g. CAP_NET_ADMIN")
+	fl.StringVar(&f.consoleSocket, "console-socket", "", "with --tty: send the terminal's master to this unix socket (runc's protocol) instead of proxying")
+	fl.StringVarP(&f.processFile, "process", "p", "", "an OCI runtime-spec process JSON (args, env, cwd, user, terminal, capabilities, noNewPrivileges)")
+	return cmd
+}
+
+// exitCode ends the program with a status that is the command's, printing nothing.
+type exitCode int
+
+func (e exitCode) Error() string { return "exit status " + strconv.Itoa(int(e)) }
+
+func runExec(f *execFlags, args []string) (int, error) {
+	name, command := args[0], args[1:]
+	if len(command) > 0 && command[0] == "--" {
+		command = command[1:]
+	}
+	spec, err := execSpec(f, command)
+	if err != nil {
+		return 125, usageError{err}
+	}
+	if f.detach && f.tty && f.consoleSocket == "" {
+		return 125, usageError{errors.New("--detach with --tty needs --console-socket: nobody would be left to proxy the terminal")}
+	}
+	if f.consoleSocket != "" && !f.tty {
+		return 125, usageError{errors.New("--console-socket needs --tty")}
+	}
+	box, err := findSandbox(name)
+	if err != nil {
+		return 125, err
+	}
+	spec.Env = append(spec.Env, envStateDir+"="+box.StateDir, envRkexecStateDir+"="+box.StateDir, envRkexecName+"="+box.Name)
+	code, err := enter.Run(enter.Opt{
+		SandboxPID:    box.ChildPID,
+		Spec:          spec,
+		SpecEnvKey:    execEnvKey,
+		TTY:           f.tty,
+		ConsoleSocket: f.consoleSocket,
+		Detach:        f.detach,
+		PIDFile:       f.pidFile,
+	})
+	if err != nil {
+		return 125, fmt.Errorf("exec in sandbox %s: %w", box.Name, err)
+	}
+	return code, nil
+}
+
+// execSpec builds the process spec from the flags, or from --process.
+func execSpec(f *execFlags, command []string) (process.Spec, error) {
+	var spec process.Spec
+	if f.processFile != "" {
+		if len(command) > 0 {
+			return spec, errors.New("--process and a COMMAND exclude each other: put the command in the file's \"args\"")
+		}
+		p, err := readProcessFile(f.processFile)
+		if err != nil {
+			return spec, err
+		}
+		spec = p
+		f.tty = f.tty || p.Terminal
+	} else {
+		if len(command) == 0 {
+			return spec, errors.New("no command given: rkexec exec [flags] NAME -- COMMAND [ARG...]")
+		}
+		spec.Args = command
+		spec.Env = os.Environ()
+		spec.Cwd = f.cwd
+		spec.NoNewPrivs = f.noNewPrivs
+	}
+	for _, kv := range f.env {
+		if !strings.Contains(kv, "=") || strings.HasPrefix(kv, "=") {
+			return spec, fmt.Errorf("invalid --env %q: use KEY=VALUE", kv)
+		}
+		spec.Env = append(spec.Env, kv)
+	}
+	if f.user != "" {
+		u, err := parseUser(f.user)
+		if err != nil {
+			return spec, err
+		}
+		spec.User = &u
+	}
+	if len(f.additionalGids) > 0 {
+		if spec.User == nil {
+			spec.User = &process.User{}
+		}
+		for _, g := range f.additionalGids {
+			spec.User.AdditionalGids = append(spec.User.AdditionalGids, uint32(g))
+		}
+	}
+	for _, c := range f.caps {
+		name, err := process.ParseCap(c)
+		if err != nil {
+			return spec, fmt.Errorf("invalid --cap: %w", err)
+		}
+		spec.Caps = append(spec.Caps, name)
+	}
+	if f.preserveFDs < 0 {
+		return spec, fmt.Errorf("invalid --preserve-fds %d: give a count of fds, 0 or more", f.preserveFDs)
+	}
+	for fd := 3; fd < 3+f.preserveFDs; fd++ {
+		if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+			return spec, fmt.Errorf("invalid --preserve-fds %d: fd %d is not open", f.preserveFDs, fd)
+		}
+	}
+	spec.PreserveFDs = f.preserveFDs
+	return spec, nil
+}
+
+// parseUser reads a numeric UID[:GID].
+func parseUser(s string) (process.User, error) {
+	uidStr, gidStr, hasGid := strings.Cut(s, ":")
+	uid, err := strconv.ParseUint(uidStr, 10, 32)
+	if err != nil {
+		return process.User{}, fmt.Errorf("invalid --user %q: give a numeric UID[:GID] (names are not looked up in the sandbox)", s)
+	}
+	var gid uint64
+	if hasGid {
+		gid, err = strconv.ParseUint(gidStr, 10, 32)
+		if err != nil {
+			return process.User{}, fmt.Errorf("invalid --user %q: give a numeric UID[:GID] (names are not looked up in the sandbox)", s)
+		}
+	}
+	return process.User{UID: uint32(uid), GID: uint32(gid)}, nil
+}
+
+// readProcessFile reads an OCI runtime-spec process JSON.
+func readProcessFile(path string) (process.Spec, error) {
+	var spec process.Spec
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return spec, fmt.Errorf("--process: %w", err)
+	}
+	var p specs.Process
+	if err := json.Unmarshal(b, &p); err != nil {
+		return spec, fmt.Errorf("--process %s: invalid JSON: %w", path, err)
+	}
+	if len(p.Args) == 0 {
+		return spec, fmt.Errorf("--process %s: \"args\" is empty", path)
+	}
+	spec.Args = p.Args
+	spec.Env = p.Env
+	spec.Cwd = p.Cwd
+	spec.NoNewPrivs = p.NoNewPrivileges
+	spec.Terminal = p.Terminal
+	if p.User.UID != 0 || p.User.GID != 0 || len(p.User.AdditionalGids) > 0 {
+		spec.User = &process.User{UID: p.User.UID, GID: p.User.GID, AdditionalGids: p.User.AdditionalGids}
+	}
+	if c := p.Capabilities; c != nil {
+		seen := map[string]bool{}
+		for _, set := range [][]string{c.Effective, c.Permitted, c.Ambient} {
+			for _, name := range set {
+				n, err := process.ParseCap(name)
+				if err != nil {
+					return spec, fmt.Errorf("--process %s: %w", path, err)
+				}
+				if !seen[n] {
+					seen[n] = true
+					spec.Caps = append(spec.Caps, n)
+				}
+			}
+		}
+		if c.Bounding != nil {
+			spec.Bounding = []string{}
+			for _, name := range c.Bounding {
+				n, err := process.ParseCap(name)
+				if err != nil {
+					return spec, fmt.Errorf("--process %s: %w", path, err)
+				}
+				spec.Bounding = append(spec.Bounding, n)
+			}
+		}
+	}
+	return spec, nil
+}

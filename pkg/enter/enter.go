@@ -1,0 +1,190 @@
+// Package enter runs a command inside a running sandbox: it starts this binary through nsexec, joined
+// to the sandbox's namespaces, where the process becomes the command (package process); it relays
+// signals, gives the command a pseudo-terminal when asked (proxied, or handed over a console socket
+// as runc does), and returns the command's exit code. The command stays a child of the caller.
+//
+// It does not find sandboxes (package statedir does) and does not parse flags.
+package enter
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rkexec/rkexec/pkg/nsenter"
+	"github.com/rkexec/rkexec/pkg/process"
+	"github.com/rkexec/rkexec/pkg/reaper"
+)
+
+// NamespaceTypes are a sandbox's namespaces, in the order they are listed to nsexec.
+var NamespaceTypes = []string{"user", "mnt", "net", "pid", "uts", "ipc", "cgroup", "time"}
+
+// Opt configures Run.
+type Opt struct {
+	// SandboxPID is the process whose namespaces are the sandbox (its child_pid).
+	SandboxPID int
+	// Spec is the command and how to run it.
+	Spec process.Spec
+	// SpecEnvKey names the variable that hands Spec to the process inside.
+	SpecEnvKey string
+	// TTY gives the command a new pseudo-terminal as stdin, stdout and stderr.
+	TTY bool
+	// ConsoleSocket, with TTY, is a unix socket to send the terminal's master to instead of proxying.
+	ConsoleSocket string
+	// Detach returns once the command runs, without waiting.
+	Detach bool
+	// PIDFile receives the command's pid (as seen by the caller), written atomically.
+	PIDFile string
+}
+
+// Error is a failure to start the command, as opposed to the command's own exit status.
+type Error struct{ Err error }
+
+func (e *Error) Error() string { return e.Err.Error() }
+func (e *Error) Unwrap() error { return e.Err }
+
+// Run starts the command in the sandbox and returns its exit code (0 at once when detached).
+func Run(opt Opt) (int, error) {
+	joins, err := namespacesOf(opt.SandboxPID)
+	if err != nil {
+		return 125, &Error{err}
+	}
+	var term *terminal
+	if opt.TTY {
+		term, err = openTerminal(os.Stdin)
+		if err != nil {
+			return 125, &Error{err}
+		}
+		defer term.close()
+		opt.Spec.Terminal = true
+	}
+	if !opt.Detach {
+		opt.Spec.ParentDeathSignal = int(unix.SIGKILL)
+	}
+	spec, err := json.Marshal(opt.Spec)
+	if err != nil {
+		return 125, &Error{fmt.Errorf("encoding the process spec: %w", err)}
+	}
+	cmd := &exec.Cmd{
+		// The binary the caller runs, through a magic link: no path lookup.
+		Path:   "/proc/self/exe",
+		Args:   []string{os.Args[0]},
+		Env:    append(os.Environ(), opt.SpecEnvKey+"="+string(spec)),
+		Stdin:  os.Stdin,
+		Stdout: os.Stdout,
+		Stderr: os.Stderr,
+	}
+	for fd := 3; fd < 3+opt.Spec.PreserveFDs; fd++ {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(fd), "preserved-"+strconv.Itoa(fd)))
+	}
+	// The process holds the write end, close-on-exec, until its execve: EOF means it exec'd or died.
+	execSyncR, execSyncW, err := os.Pipe()
+	if err != nil {
+		return 125, &Error{fmt.Errorf("creating the exec pipe: %w", err)}
+	}
+	defer execSyncR.Close()
+	cmd.ExtraFiles = append(cmd.ExtraFiles, execSyncW)
+	if term != nil {
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = term.slave, term.slave, term.slave
+	}
+	// Catch SIGCHLD and the relayed signals before the command can exit.
+	r := reaper.New()
+	defer r.Stop()
+	p, err := nsenter.Start(cmd, nsenter.Config{Join: joins, Setsid: opt.TTY}, nil)
+	execSyncW.Close()
+	if err != nil {
+		return 125, &Error{fmt.Errorf("joining the sandbox: %w", err)}
+	}
+	pid := p.Stage2PID
+	if term != nil {
+		term.slave.Close()
+		term.slave = nil
+	}
+	if opt.PIDFile != "" {
+		if err := writePIDFile(opt.PIDFile, pid); err != nil {
+			_ = p.Kill()    // the caller asked for a pid file and gets an error instead: no orphan
+			_, _ = p.Wait() // its status does not matter
+			return 125, &Error{err}
+		}
+	}
+	if term != nil && opt.ConsoleSocket != "" {
+		if err := sendConsole(opt.ConsoleSocket, term.master); err != nil {
+			_ = p.Kill()
+			_, _ = p.Wait()
+			return 125, &Error{err}
+		}
+		term.master.Close()
+		term.master = nil
+	}
+	if opt.Detach {
+		// Leave only once the command runs (or failed to), so that it is not killed as our child.
+		_, _ = io.Copy(io.Discard, execSyncR) // EOF is all that matters
+		var ws unix.WaitStatus
+		if wpid, _ := unix.Wait4(pid, &ws, unix.WNOHANG, nil); wpid == pid {
+			return reaper.ExitCode(ws), nil
+		}
+		return 0, nil
+	}
+	var hook func(unix.Signal) reaper.Action
+	if term != nil && term.master != nil {
+		term.startProxy()
+		hook = func(sig unix.Signal) reaper.Action {
+			if sig == unix.SIGWINCH {
+				term.resize() // the kernel then signals the command's terminal
+				return reaper.Drop
+			}
+			return reaper.Relay
+		}
+	}
+	code, _ := r.Wait(pid, hook)
+	if term != nil {
+		term.drain()
+	}
+	return code, nil
+}
+
+// namespacesOf lists pid's namespaces to join; nsexec skips those the caller is already in.
+func namespacesOf(pid int) ([]nsenter.Namespace, error) {
+	var out []nsenter.Namespace
+	for _, t := range NamespaceTypes {
+		path := fmt.Sprintf("/proc/%d/ns/%s", pid, t)
+		if _, err := os.Lstat(path); err != nil {
+			if errors.Is(err, os.ErrNotExist) && t == "time" {
+				continue // no time namespaces before Linux 5.6
+			}
+			return nil, fmt.Errorf("sandbox process %d: %w", pid, err)
+		}
+		out = append(out, nsenter.Namespace{Type: t, Path: path})
+	}
+	return out, nil
+}
+
+// writePIDFile writes pid to path atomically (a temporary file renamed over it).
+func writePIDFile(path string, pid int) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".")
+	if err != nil {
+		return fmt.Errorf("--pid-file %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.WriteString(strconv.Itoa(pid)); err != nil {
+		tmp.Close()
+		return fmt.Errorf("--pid-file %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("--pid-file %s: %w", path, err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return fmt.Errorf("--pid-file %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("--pid-file %s: %w", path, err)
+	}
+	return nil
+}
