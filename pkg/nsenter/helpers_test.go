@@ -4,6 +4,7 @@ package nsenter
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -56,7 +57,8 @@ type report struct {
 	Stage                 string
 	HasInitPipe           bool
 	HasLogPipe            bool
-	EmptyEnvEntries       int
+	ProcEnvironLeak       bool
+	ProcEnvironStage      bool
 	NonCloexecFDs         []int
 	MarkerOpen            bool // fd 3, the test's ExtraFiles[0]
 	MarkerCloexec         bool
@@ -86,11 +88,11 @@ func stage2Main() int {
 	r.Comm = readTrim("/proc/self/comm")
 	_, r.HasInitPipe = os.LookupEnv(EnvInitPipe)
 	_, r.HasLogPipe = os.LookupEnv(EnvLogPipe)
-	for _, kv := range syscall.Environ() {
-		if kv == "" {
-			r.EmptyEnvEntries++
-		}
-	}
+	// What other processes see (ps e): the strings C rewrote in place.
+	environ, _ := os.ReadFile("/proc/self/environ")
+	r.ProcEnvironLeak = bytes.Contains(environ, []byte("NSEXEC_INITPIPE")) ||
+		bytes.Contains(environ, []byte("NSEXEC_LOGPIPE"))
+	r.ProcEnvironStage = bytes.Contains(environ, []byte("\x00"+EnvStage+"=2\x00"))
 	entries, _ := os.ReadDir("/proc/self/fd")
 	for _, e := range entries {
 		fd, err := strconv.Atoi(e.Name())

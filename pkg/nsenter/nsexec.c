@@ -472,10 +472,15 @@ static void rewrite_env(void)
 
 	_Static_assert(sizeof(stage2) <= sizeof(init_eq) + 1, "stage marker must fit in INITPIPE=N");
 	for (char **e = environ; *e != NULL; e++) {
-		if (strncmp(*e, init_eq, sizeof(init_eq) - 1) == 0 && strlen(*e) >= sizeof(init_eq))
+		size_t len = strlen(*e);
+
+		/* Zero the whole string, so no tail of it shows in /proc/<pid>/environ. */
+		if (strncmp(*e, init_eq, sizeof(init_eq) - 1) == 0 && len >= sizeof(init_eq)) {
+			memset(*e, 0, len);
 			memcpy(*e, stage2, sizeof(stage2));
-		else if (strncmp(*e, log_eq, sizeof(log_eq) - 1) == 0)
-			(*e)[0] = '\0';
+		} else if (strncmp(*e, log_eq, sizeof(log_eq) - 1) == 0) {
+			memset(*e, 0, len);
+		}
 	}
 }
 
@@ -714,7 +719,8 @@ static void stage2(void)
 	/* Nothing below can fail and be reported: close the log first. */
 	if (st.caller_pidfd >= 0)
 		close(st.caller_pidfd);
-	close(st.logfd);
+	if (st.logfd >= 0)
+		close(st.logfd);
 	st.logfd = -1;
 	free(st.buf);
 	st.buf = NULL;

@@ -36,9 +36,11 @@ func TestStartPlain(t *testing.T) {
 	if rep.Comm != "rkexec:[2:INIT]" {
 		t.Errorf("comm %q, want rkexec:[2:INIT]", rep.Comm)
 	}
-	if rep.Stage != "2" || rep.HasInitPipe || rep.HasLogPipe || rep.EmptyEnvEntries != 0 {
-		t.Errorf("environment: stage %q, init pipe %v, log pipe %v, empty entries %d",
-			rep.Stage, rep.HasInitPipe, rep.HasLogPipe, rep.EmptyEnvEntries)
+	if rep.Stage != "2" || rep.HasInitPipe || rep.HasLogPipe {
+		t.Errorf("environment: stage %q, init pipe %v, log pipe %v", rep.Stage, rep.HasInitPipe, rep.HasLogPipe)
+	}
+	if rep.ProcEnvironLeak || !rep.ProcEnvironStage {
+		t.Errorf("/proc/<stage 2>/environ: pipe variables left %v, stage marker %v", rep.ProcEnvironLeak, rep.ProcEnvironStage)
 	}
 	if !rep.StageAfterUnsetIsGone {
 		t.Error("IsStage2 still true after os.Unsetenv(EnvStage)")
@@ -351,6 +353,17 @@ func TestErrorNonexistentPath(t *testing.T) {
 	var se *StageError
 	if !errors.As(err, &se) || !errors.Is(err, syscall.ENOENT) {
 		t.Errorf("error %#v is not a *StageError matching ENOENT", err)
+	}
+}
+
+// TestErrorMessageEscaping: the path travels through a JSON line; quotes
+// and backslashes come back as they were, a newline as \n.
+func TestErrorMessageEscaping(t *testing.T) {
+	path := "/nonexistent/\"q\" back\\slash \ttab\nnew ünï"
+	_, err := startStage2(t, Config{Join: []Namespace{{"net", path}}}, startOpts{})
+	want := `nsexec stage-1: open net /nonexistent/"q" back\slash \ttab\nnew ünï: No such file or directory`
+	if err == nil || err.Error() != want {
+		t.Fatalf("error %v, want %q", err, want)
 	}
 }
 

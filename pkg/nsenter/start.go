@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"unicode"
 
 	"golang.org/x/sys/unix"
 )
@@ -333,15 +334,33 @@ func readErrors(r io.Reader) []*StageError {
 			}
 			switch {
 			case json.Unmarshal(line, &e) != nil:
-				errs = append(errs, &StageError{Msg: "nsexec: " + string(bytes.TrimSpace(line))})
+				errs = append(errs, &StageError{Msg: "nsexec: " + oneLine(string(bytes.TrimSpace(line)))})
 			case e.Level == "error":
-				errs = append(errs, &StageError{Msg: e.Msg, Errno: syscall.Errno(e.Errno)})
+				errs = append(errs, &StageError{Msg: oneLine(e.Msg), Errno: syscall.Errno(e.Errno)})
 			}
 		}
 		if err != nil {
 			return errs
 		}
 	}
+}
+
+// oneLine escapes control characters (a path may hold a newline), so an
+// error stays one line.
+func oneLine(s string) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		} else {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // reap waits for one of our children and returns an error unless it
