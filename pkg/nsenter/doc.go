@@ -32,10 +32,14 @@
 //	  |                      |                      |-- clone ---------------->|
 //	  |                      |<-- stage-2 pid, done-| exit 0                   | setsid, root in the ns,
 //	  |                      |<----------------------------------- ready ------| fds close-on-exec,
-//	  |<-{"stage1_pid":N,"stage2_pid":M}                                       | env rewritten
-//	  |                      | exit 0                                          |
+//	  |<-{"stage1_pid":N,"stage2_pid":M}                                       | log closed
+//	  |                      |------------------------------------ go -------->|
+//	  |                      | exit 0                                          | env rewritten,
 //	  | reap stage 0 and 1                                                     | Go runtime starts,
 //	  | Process.Wait() ........................................................| main sees IsStage2()
+//
+// Stage 2 waits for "go" so that it never runs the caller's code unless the
+// caller knows its pid: if stage 0 dies first, stage 2 exits.
 //
 // The init pipe is a socketpair; the log pipe carries one JSON line per
 // failure, {"level":"error","msg":"nsexec stage-1: setns net /proc/1/ns/net:

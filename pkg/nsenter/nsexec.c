@@ -72,6 +72,7 @@ enum sync_msg {
 	SYNC_STAGE1_DONE = 0x13,	/* stage 1 -> 0: about to exit 0 */
 	SYNC_STAGE2_READY = 0x14,	/* stage 2 -> 0: returning to Go */
 	SYNC_ERROR = 0x15,	/* stage 1/2 -> 0: error logged, exiting 1 */
+	SYNC_STAGE2_GO = 0x16,	/* stage 0 -> 2: the caller has the pids */
 };
 
 /* Filled in by the kernel (CLONE_PARENT_SETTID), so stage 0 learns the pid of
@@ -184,7 +185,9 @@ static void send_byte(int fd, uint8_t b)
 	while (send(fd, &b, 1, MSG_NOSIGNAL) < 0 && errno == EINTR) ;
 }
 
-static void report_pids(void)
+/* report_pids tells the caller the pids of stages 1 and 2; it returns -1
+ * with errno set when the caller cannot be told. */
+static int report_pids(void)
 {
 	char line[64];
 	int n = snprintf(line, sizeof(line), "{\"stage1_pid\":%d,\"stage2_pid\":%d}\n", st.stage1_pid,
@@ -195,10 +198,11 @@ static void report_pids(void)
 		ssize_t w = send(st.initpipe, line + done, n - done, MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w <= 0)
-			return;	/* the caller is gone; nobody is left to tell */
+		if (w < 0)
+			return -1;
 		done += w;
 	}
+	return 0;
 }
 
 /* stage0_fail kills what stage 0 spawned, tells the caller their pids (it
@@ -212,8 +216,9 @@ static void stage0_fail(void)
 		kill(st.stage2_pid, SIGKILL);
 	if (st.stage1_pid > 0)
 		kill(st.stage1_pid, SIGKILL);
+	/* If the caller is gone there is nobody left to tell. */
 	if (st.initpipe >= 0)
-		report_pids();
+		(void)report_pids();
 	_exit(1);
 }
 
@@ -597,7 +602,11 @@ static void stage0(void)
 		stage0_fail();	/* stage 2 logged it */
 	if (msg != SYNC_STAGE2_READY)
 		bailx("unexpected message %#x from stage-2", msg);
-	report_pids();
+	if (report_pids() < 0)
+		bail("write the pids to the caller");
+	/* Only now may stage 2 run the caller's code: had we died before
+	 * reporting, nobody would know its pid. */
+	send_full(st.sync2[0], (uint8_t[]) { SYNC_STAGE2_GO }, 1, "go to stage-2");
 	_exit(0);
 }
 
@@ -703,6 +712,8 @@ static void stage1(void)
 
 static void stage2(void)
 {
+	uint8_t go;
+
 	st.syncfd = st.sync2[1];
 	close(st.sync1[1]);
 	set_name("rkexec:[2:INIT]");
@@ -725,7 +736,12 @@ static void stage2(void)
 	free(st.buf);
 	st.buf = NULL;
 	memset(&st.config, 0, sizeof(st.config));
-	send_byte(st.syncfd, SYNC_STAGE2_READY);
+	/* With the log closed, a failure here can only exit: stage 0 then
+	 * reports that stage 2 exited before it was ready, or has died. */
+	if (send(st.syncfd, (uint8_t[]) { SYNC_STAGE2_READY }, 1, MSG_NOSIGNAL) != 1)
+		_exit(1);
+	if (read_full(st.syncfd, &go, 1) != 1 || go != SYNC_STAGE2_GO)
+		_exit(1);
 	close(st.syncfd);
 	munmap(st.shared, sizeof(*st.shared));
 	rewrite_env();

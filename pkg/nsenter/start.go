@@ -51,6 +51,10 @@ func (p *Process) Signal(sig os.Signal) error { return p.proc.Signal(sig) }
 // Kill sends SIGKILL to stage 2.
 func (p *Process) Kill() error { return p.proc.Kill() }
 
+// Release frees the pidfd held for stage 2, for a caller that waits for
+// Stage2PID by itself (wait4); Wait, Signal and Kill then fail.
+func (p *Process) Release() error { return p.proc.Release() }
+
 // StageError is a failure that a stage of nsexec.c reported. Msg is its
 // one-line message ("nsexec stage-1: setns net /proc/123/ns/net: Operation
 // not permitted"); errors.Is(err, syscall.EPERM) matches its errno.
