@@ -584,3 +584,83 @@ func TestConcurrentStarts(t *testing.T) {
 		t.Errorf("children left: %v", c)
 	}
 }
+
+// TestBootstrapShortReads drives stage 0 by hand, writing the bootstrap one
+// byte at a time: stage 0 must keep reading until it has the whole message.
+func TestBootstrapShortReads(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	initPipe, initChild := os.NewFile(uintptr(fds[0]), "init"), os.NewFile(uintptr(fds[1]), "init-child")
+	defer initPipe.Close()
+	logR, logW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logR.Close()
+	cmd := exec.Command(selfExe(t))
+	cmd.Env = append(os.Environ(), EnvInitPipe+"=3", EnvLogPipe+"=4")
+	cmd.ExtraFiles = []*os.File{initChild, logW}
+	cmd.Stderr = os.Stderr
+	err = cmd.Start()
+	initChild.Close()
+	logW.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg, err := bootstrap{Setsid: true}.encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range msg {
+		if _, err := initPipe.Write(msg[i : i+1]); err != nil {
+			t.Fatalf("write byte %d: %v", i, err)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	line, err := io.ReadAll(initPipe) // stage 0 closes it by exiting
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("stage 0: %v (log %v)", err, readErrors(logR))
+	}
+	var s1, s2 int
+	if _, err := fmt.Sscanf(string(line), "{\"stage1_pid\":%d,\"stage2_pid\":%d}\n", &s1, &s2); err != nil {
+		t.Fatalf("pids line %q: %v", line, err)
+	}
+	if err := reap(s1); err != nil {
+		t.Errorf("stage 1: %v", err)
+	}
+	if err := reap(s2); err != nil {
+		t.Errorf("stage 2: %v", err)
+	}
+	if errs := readErrors(logR); len(errs) != 0 {
+		t.Errorf("errors logged: %v", errs)
+	}
+}
+
+// TestBadEnvironment: a malformed fd number is reported on the log pipe,
+// and the process exits 1 before anything else happens.
+func TestBadEnvironment(t *testing.T) {
+	logR, logW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logR.Close()
+	cmd := exec.Command(selfExe(t))
+	cmd.Env = append(os.Environ(), EnvInitPipe+"=3x", EnvLogPipe+"=3")
+	cmd.ExtraFiles = []*os.File{logW}
+	err = cmd.Run()
+	logW.Close()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("exit: %v, want status 1", err)
+	}
+	errs := readErrors(logR)
+	want := "nsexec stage-0: " + EnvInitPipe + "=3x: not an fd number"
+	if len(errs) != 1 || errs[0].Msg != want {
+		t.Fatalf("errors %v, want [%s]", errs, want)
+	}
+}
