@@ -38,18 +38,22 @@ func main() {
 			os.Exit(sandboxinit.Run(initEnvKey, os.Stderr))
 		case os.Getenv(execEnvKey) != "":
 			os.Exit(execStage2(execEnvKey))
+		case os.Getenv(childEnvKey) != "":
+			os.Exit(runChild())
 		}
 		fmt.Fprintln(os.Stderr, "rkexec: nsexec stage 2 without a role")
 		os.Exit(125)
 	}
-	if os.Getenv(childEnvKey) != "" {
-		os.Exit(child.Run(child.Opt{
-			ConfigEnvKey: childEnvKey,
-			InitEnvKey:   initEnvKey,
-			NewLog:       func(debug bool) *logrus.Logger { return newLogger("child", debug) },
-		}))
-	}
 	os.Exit(execute(os.Args[1:]))
+}
+
+// runChild is the sandbox's child process (package child).
+func runChild() int {
+	return child.Run(child.Opt{
+		ConfigEnvKey: childEnvKey,
+		InitEnvKey:   initEnvKey,
+		NewLog:       func(debug bool) *logrus.Logger { return newLogger("child", debug) },
+	})
 }
 
 // newLogger returns a logger whose every line names the role that wrote it.

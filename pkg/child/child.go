@@ -49,19 +49,7 @@ func Run(opt Opt) int {
 	from := os.NewFile(uintptr(cfg.FDs.FromParent), "from-parent")
 	to := os.NewFile(uintptr(cfg.FDs.ToParent), "to-parent")
 	c := &child{cfg: cfg, opt: opt, log: log, from: from, to: to}
-	var err error
-	switch cfg.Stage {
-	case 1:
-		err = c.stage1()
-	case 2:
-		return c.stage2()
-	default:
-		err = fmt.Errorf("unknown child stage %d", cfg.Stage)
-	}
-	if err != nil {
-		c.fail("user namespace", err)
-	}
-	return 125
+	return c.run()
 }
 
 type child struct {
@@ -83,43 +71,26 @@ func (c *child) fail(step string, err error) {
 	}
 }
 
-// stage1 runs before the maps exist: handshake, then re-exec to gain capabilities.
-func (c *child) stage1() error {
-	if _, err := message.Expect(c.from, message.ParentHello); err != nil {
-		return err
-	}
-	if err := message.Send(c.to, &message.Message{Name: message.ChildHello}); err != nil {
-		return err
-	}
-	if _, err := message.Expect(c.from, message.IDMapsWritten); err != nil {
-		return err
-	}
-	c.cfg.Stage = 2
-	b, err := json.Marshal(c.cfg)
-	if err != nil {
-		return fmt.Errorf("encoding child config: %w", err)
-	}
-	env := withEnv(os.Environ(), c.opt.ConfigEnvKey, string(b))
-	c.log.Debug("re-executing to gain capabilities in the user namespace")
-	err = execFD(c.cfg.FDs.Exe, os.Args, env)
-	return fmt.Errorf("re-executing rkexec from fd %d: %w", c.cfg.FDs.Exe, err)
-}
-
-// stage2 has full capabilities in the namespace. It returns the exit code.
-func (c *child) stage2() int {
-	// Nothing inherited may reach the target: every fd above stderr is close-on-exec from here on.
-	if err := unix.CloseRange(3, ^uint(0), unix.CLOSE_RANGE_CLOEXEC); err != nil {
-		c.fail("user namespace", fmt.Errorf("marking inherited fds close-on-exec: %w", err))
-		return 125
-	}
-	// The capability gain at exec cleared the parent-death signal; set it again, then make sure the
-	// parent did not die before it was set.
+// run is the child's life after nsexec: it already has every capability in its user namespace and
+// every inherited fd is close-on-exec. It returns the exit code.
+func (c *child) run() int {
+	// nsexec's parent-death signal is SIGKILL; SIGTERM lets the child clean up first. Then make sure
+	// the parent did not die before it was set.
 	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGTERM), 0, 0, 0); err != nil {
 		c.fail("user namespace", fmt.Errorf("setting the parent-death signal: %w", err))
 		return 125
 	}
 	if os.Getppid() != c.cfg.ParentPID {
 		c.removeStateDir()
+		return 125
+	}
+	if _, err := message.Expect(c.from, message.ParentHello); err != nil {
+		return 125 // the parent is gone or said why
+	}
+	if err := message.Send(c.to, &message.Message{Name: message.ChildHello}); err != nil {
+		return 125
+	}
+	if _, err := message.Expect(c.from, message.IDMapsWritten); err != nil {
 		return 125
 	}
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
@@ -267,10 +238,6 @@ func (c *child) removeStateDir() {
 	for _, name := range []string{"child_pid", "state.json", "api.sock", "lock"} {
 		_ = os.Remove(c.cfg.StateDir + "/" + name) // best effort, as above.
 	}
-}
-
-func withEnv(env []string, key, value string) []string {
-	return append(withoutEnv(env, key), key+"="+value)
 }
 
 func withoutEnv(env []string, key string) []string {

@@ -24,14 +24,11 @@ type Config struct {
 	Debug bool `json:"debug,omitempty"`
 	// FDs are the descriptors the parent passed.
 	FDs FDs `json:"fds"`
-	// Stage is 1 before the capability re-exec and 2 after it.
-	Stage int `json:"stage"`
 }
 
 // FDs are descriptor numbers inherited from the parent.
 type FDs struct {
 	FromParent int `json:"from_parent"` // message pipe, parent to child
 	ToParent   int `json:"to_parent"`   // message pipe, child to parent
-	Exe        int `json:"exe"`         // the rkexec binary, for the re-exec
 	Lock       int `json:"lock"`        // the state dir lock, held while the child lives
 }

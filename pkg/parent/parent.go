@@ -17,6 +17,7 @@ import (
 	"github.com/rkexec/rkexec/pkg/child"
 	"github.com/rkexec/rkexec/pkg/idmap"
 	"github.com/rkexec/rkexec/pkg/message"
+	"github.com/rkexec/rkexec/pkg/nsenter"
 	"github.com/rkexec/rkexec/pkg/sigforward"
 	"github.com/rkexec/rkexec/pkg/statedir"
 )
@@ -88,6 +89,10 @@ func Run(opt Opt) (int, error) {
 	}()
 	s, err := start(opt, dir)
 	if err != nil {
+		var pe *Error
+		if errors.As(err, &pe) {
+			return pe.Code, pe
+		}
 		return 125, stepError("starting the child", err)
 	}
 	return s.run()
@@ -97,17 +102,14 @@ func Run(opt Opt) (int, error) {
 type sandbox struct {
 	opt       Opt
 	dir       *statedir.Dir
-	cmd       *exec.Cmd
+	child     *nsenter.Process
 	toChild   *os.File
 	fromChild *os.File
 }
 
+// start creates the child through nsexec, in a new user and mount namespace whose id maps are written
+// (by Start's callback) before any Go code runs in it, so the child starts with every capability there.
 func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
-	exe, err := os.Open("/proc/self/exe")
-	if err != nil {
-		return nil, fmt.Errorf("opening rkexec's own binary: %w", err)
-	}
-	defer exe.Close()
 	childR, parentW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("creating the message pipe: %w", err)
@@ -131,35 +133,42 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 		StateDirCreated: dir.Created,
 		ParentPID:       os.Getpid(),
 		Debug:           opt.Debug,
-		Stage:           1,
 		// ExtraFiles start at fd 3, in this order.
-		FDs: child.FDs{FromParent: 3, ToParent: 4, Exe: 5, Lock: 6},
+		FDs: child.FDs{FromParent: 3, ToParent: 4, Lock: 5},
 	}
 	b, err := json.Marshal(cfg)
 	if err != nil {
+		parentW.Close()
+		parentR.Close()
 		return nil, fmt.Errorf("encoding the child config: %w", err)
 	}
 	env := append(os.Environ(), opt.TargetEnv...)
 	env = append(env, opt.ChildEnvKey+"="+string(b))
 	cmd := &exec.Cmd{
+		// The running binary, through a magic link: no path lookup.
 		Path:       "/proc/self/exe",
 		Args:       []string{os.Args[0]},
 		Env:        env,
 		Stdin:      os.Stdin,
 		Stdout:     os.Stdout,
 		Stderr:     os.Stderr,
-		ExtraFiles: []*os.File{childR, childW, exe, dir.LockFile()},
-		SysProcAttr: &syscall.SysProcAttr{
-			Cloneflags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS,
-			Pdeathsig:  syscall.SIGTERM,
-		},
+		ExtraFiles: []*os.File{childR, childW, dir.LockFile()},
 	}
-	if err := cmd.Start(); err != nil {
+	var mapsErr error
+	writeMaps := func(pid int) error {
+		mapsErr = idmap.Write(pid, opt.IDMaps)
+		return mapsErr
+	}
+	p, err := nsenter.Start(cmd, nsenter.Config{Unshare: unix.CLONE_NEWUSER | unix.CLONE_NEWNS}, writeMaps)
+	if err != nil {
 		parentW.Close()
 		parentR.Close()
+		if mapsErr != nil {
+			return nil, &Error{Code: 125, Step: "id maps", Err: mapsErr}
+		}
 		return nil, diagnoseCloneError(err)
 	}
-	return &sandbox{opt: opt, dir: dir, cmd: cmd, toChild: parentW, fromChild: parentR}, nil
+	return &sandbox{opt: opt, dir: dir, child: p, toChild: parentW, fromChild: parentR}, nil
 }
 
 // run drives the handshake, then waits for the child.
@@ -167,7 +176,7 @@ func (s *sandbox) run() (int, error) {
 	defer s.toChild.Close()
 	defer s.fromChild.Close()
 	// Relay from the start: a SIGTERM during the handshake ends the child, and the handshake with it.
-	fwd := sigforward.Start(s.cmd.Process.Pid, nil)
+	fwd := sigforward.Start(s.child.Stage2PID, nil)
 	defer fwd.Stop()
 	if err := s.handshake(); err != nil {
 		// The child may be waiting for a message: tell it, then make sure it is gone.
@@ -179,16 +188,14 @@ func (s *sandbox) run() (int, error) {
 }
 
 func (s *sandbox) handshake() *Error {
-	pid := s.cmd.Process.Pid
+	pid := s.child.Stage2PID
 	if err := message.Send(s.toChild, &message.Message{Name: message.ParentHello}); err != nil {
 		return stepError("user namespace", err)
 	}
 	if _, err := message.Expect(s.fromChild, message.ChildHello); err != nil {
 		return stepError("user namespace", err)
 	}
-	if err := idmap.Write(pid, s.opt.IDMaps); err != nil {
-		return stepError("id maps", err)
-	}
+	// nsexec had the maps written before the child's first instruction; say so, and what they lack.
 	if s.opt.IDMaps.Warning != "" {
 		fmt.Fprintf(s.opt.Stderr, "rkexec: warning: %s\n", s.opt.IDMaps.Warning)
 	}
@@ -232,25 +239,21 @@ func (s *sandbox) handshake() *Error {
 
 // wait returns the child's exit code, which is the target's.
 func (s *sandbox) wait() (int, error) {
-	err := s.cmd.Wait()
-	if err == nil {
-		return 0, nil
+	st, err := s.child.Wait()
+	if err != nil {
+		return 125, &Error{Code: 125, Step: "waiting for the child", Err: err}
 	}
-	var ee *exec.ExitError
-	if errors.As(err, &ee) {
-		ws := ee.Sys().(syscall.WaitStatus)
-		if ws.Signaled() {
-			return 128 + int(ws.Signal()), nil
-		}
-		return ws.ExitStatus(), nil
+	ws := st.Sys().(syscall.WaitStatus)
+	if ws.Signaled() {
+		return 128 + int(ws.Signal()), nil
 	}
-	return 125, &Error{Code: 125, Step: "waiting for the child", Err: err}
+	return ws.ExitStatus(), nil
 }
 
 // kill ends a child that failed its handshake, and reaps it.
 func (s *sandbox) kill() {
-	_ = s.cmd.Process.Kill() // it may have exited already
-	_ = s.cmd.Wait()         // its status does not matter: the handshake error is reported
+	_ = s.child.Kill()    // it may have exited already
+	_, _ = s.child.Wait() // its status does not matter: the handshake error is reported
 }
 
 // diagnoseCloneError turns a failure to create the user namespace into advice.
