@@ -1,0 +1,96 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestCheckNamespaces(t *testing.T) {
+	flags, reaper, err := checkNamespaces(&runFlags{pidns: true, utsns: true, hostname: "box", reaper: "auto"})
+	if err != nil || flags != unix.CLONE_NEWPID|unix.CLONE_NEWUTS || !reaper {
+		t.Fatalf("got %#x, %v, %v", flags, reaper, err)
+	}
+	for _, tc := range []struct {
+		f    runFlags
+		want string
+	}{
+		{runFlags{hostname: "x", reaper: "auto"}, "--hostname needs --utsns"},
+		{runFlags{reaper: "true"}, "--reaper=true needs --pidns"},
+		{runFlags{pidns: true, reaper: "sometimes"}, `invalid --reaper "sometimes"`},
+		{runFlags{utsns: true, hostname: "a b", reaper: "auto"}, "invalid --hostname"},
+	} {
+		if _, _, err := checkNamespaces(&tc.f); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: got %v, want %q", tc.f, err, tc.want)
+		}
+	}
+}
+
+func TestParseUser(t *testing.T) {
+	u, err := parseUser("1000:100")
+	if err != nil || u.UID != 1000 || u.GID != 100 {
+		t.Fatalf("got %+v, %v", u, err)
+	}
+	if u, err := parseUser("7"); err != nil || u.UID != 7 || u.GID != 0 {
+		t.Fatalf("got %+v, %v", u, err)
+	}
+	for _, bad := range []string{"bob", "1:x", "", "-1"} {
+		if _, err := parseUser(bad); err == nil || !strings.Contains(err.Error(), "--user") {
+			t.Errorf("%q: %v", bad, err)
+		}
+	}
+}
+
+func TestReadProcessFile(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "p.json")
+	os.WriteFile(good, []byte(`{"args":["sh","-c","id"],"env":["A=1"],"cwd":"/tmp","user":{"uid":5,"gid":6,"additionalGids":[7]},
+		"noNewPrivileges":true,"capabilities":{"bounding":["CAP_CHOWN","CAP_KILL"],"effective":["CAP_KILL"],"permitted":["CAP_KILL"]}}`), 0o600)
+	spec, err := readProcessFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(spec.Args, []string{"sh", "-c", "id"}) || spec.Cwd != "/tmp" || !spec.NoNewPrivs ||
+		spec.User == nil || spec.User.UID != 5 || spec.User.AdditionalGids[0] != 7 ||
+		!reflect.DeepEqual(spec.Caps, []string{"CAP_KILL"}) || !reflect.DeepEqual(spec.Bounding, []string{"CAP_CHOWN", "CAP_KILL"}) {
+		t.Fatalf("spec %+v", spec)
+	}
+	bad := filepath.Join(dir, "bad.json")
+	os.WriteFile(bad, []byte(`{"args":`), 0o600)
+	noArgs := filepath.Join(dir, "noargs.json")
+	os.WriteFile(noArgs, []byte(`{"cwd":"/"}`), 0o600)
+	for _, path := range []string{bad, noArgs, filepath.Join(dir, "missing.json")} {
+		if _, err := readProcessFile(path); err == nil || !strings.HasPrefix(err.Error(), "--process") {
+			t.Errorf("%s: %v", path, err)
+		}
+	}
+}
+
+func TestExecSpecFromFlags(t *testing.T) {
+	spec, err := execSpec(&execFlags{cwd: "/tmp", env: []string{"FOO=bar"}, user: "1000:1000", additionalGids: []uint{10}, caps: []string{"net_raw"}}, []string{"id"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if spec.Cwd != "/tmp" || spec.Env[len(spec.Env)-1] != "FOO=bar" || spec.User.GID != 1000 || spec.User.AdditionalGids[0] != 10 || spec.Caps[0] != "CAP_NET_RAW" {
+		t.Fatalf("spec %+v", spec)
+	}
+	for _, tc := range []struct {
+		f    execFlags
+		args []string
+		want string
+	}{
+		{execFlags{}, nil, "no command given"},
+		{execFlags{env: []string{"NOEQUALS"}}, []string{"id"}, "invalid --env"},
+		{execFlags{processFile: "/x"}, []string{"id"}, "--process and a COMMAND"},
+		{execFlags{caps: []string{"CAP_FLY"}}, []string{"id"}, "invalid --cap"},
+		{execFlags{preserveFDs: 1000}, []string{"id"}, "is not open"},
+	} {
+		if _, err := execSpec(&tc.f, tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v %v: got %v, want %q", tc.f, tc.args, err, tc.want)
+		}
+	}
+}

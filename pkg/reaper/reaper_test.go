@@ -1,0 +1,68 @@
+package reaper
+
+import (
+	"os"
+	"os/exec"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestExitCode(t *testing.T) {
+	for _, tc := range []struct {
+		script string
+		want   int
+	}{{"exit 0", 0}, {"exit 42", 42}, {"kill -TERM $$", 143}, {"kill -KILL $$", 137}} {
+		cmd := exec.Command("sh", "-c", tc.script)
+		_ = cmd.Run() // the status is what is tested
+		ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
+		if got := ExitCode(unix.WaitStatus(ws)); got != tc.want {
+			t.Errorf("%q: exit code %d, want %d", tc.script, got, tc.want)
+		}
+	}
+}
+
+// TestWaitRelaysAndReaps runs in a re-executed test binary that is a child subreaper, so that the
+// grandchild orphaned by the target comes back to it.
+func TestWaitRelaysAndReaps(t *testing.T) {
+	if os.Getenv("REAPER_TEST_CHILD") == "" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestWaitRelaysAndReaps$", "-test.v")
+		cmd.Env = append(os.Environ(), "REAPER_TEST_CHILD=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("child: %v\n%s", err, out)
+		}
+		return
+	}
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	r := New()
+	defer r.Stop()
+	// The target leaves an orphan, then waits for SIGUSR1 and exits 7.
+	cmd := exec.Command("sh", "-c", `sleep 30 & trap 'exit 7' USR1; echo ready; while :; do sleep 0.05; done`)
+	stdout, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 6)
+	if _, err := stdout.Read(buf); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Kill(os.Getpid(), unix.SIGUSR1); err != nil { // relayed to the target
+		t.Fatal(err)
+	}
+	code, interrupted := r.Wait(cmd.Process.Pid, nil)
+	if code != 7 || interrupted {
+		t.Fatalf("Wait = %d, %v; want 7, false", code, interrupted)
+	}
+	KillDescendants()
+	if kids := descendants(os.Getpid()); len(kids) != 0 {
+		t.Fatalf("descendants left: %v", kids)
+	}
+	var ws unix.WaitStatus
+	if _, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil); err != unix.ECHILD {
+		t.Fatalf("a child is left to reap: %v", err)
+	}
+}
