@@ -212,6 +212,7 @@ func (c *child) startInit(env []string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	_ = p.Release() // the reaper waits for it with wait4; Release only frees the handle
 	return p.Stage2PID, nil
 }
 

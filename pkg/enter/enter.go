@@ -103,6 +103,7 @@ func Run(opt Opt) (int, error) {
 		return 125, &Error{fmt.Errorf("joining the sandbox: %w", err)}
 	}
 	pid := p.Stage2PID
+	defer p.Release() // the reaper waits for it with wait4; Release only frees the handle
 	if term != nil {
 		term.slave.Close()
 		term.slave = nil
@@ -116,8 +117,8 @@ func Run(opt Opt) (int, error) {
 	}
 	if term != nil && opt.ConsoleSocket != "" {
 		if err := sendConsole(opt.ConsoleSocket, term.master); err != nil {
-			_ = p.Kill()
-			_, _ = p.Wait()
+			_ = unix.Kill(pid, unix.SIGKILL)    // the command would have no terminal
+			_, _ = unix.Wait4(pid, nil, 0, nil) // its status does not matter
 			return 125, &Error{err}
 		}
 		term.master.Close()
