@@ -101,6 +101,7 @@ func (c *child) run() int {
 		c.fail("mounts", err)
 		return 125
 	}
+	c.log.Debugf("mounts ready: propagation %s, copied up %v", c.cfg.Propagation, c.cfg.CopyUp)
 	if err := message.Send(c.to, &message.Message{Name: message.UserNSReady}); err != nil {
 		return 125
 	}
@@ -143,6 +144,7 @@ func (c *child) runTarget() int {
 		c.fail("starting the command", err)
 		return 125
 	}
+	c.log.Debugf("target started: pid %d (%v)", pid, c.cfg.Target)
 	// The sandbox's namespaces are the init's when there is one: that pid is child_pid.
 	if err := message.Send(c.to, &message.Message{Name: message.TargetStarted, TargetPID: pid}); err != nil {
 		c.log.Debugf("telling the parent the target started: %v", err)
@@ -155,6 +157,7 @@ func (c *child) runTarget() int {
 		return reaper.Relay
 	}
 	status, died := r.Wait(pid, parentDied)
+	c.log.Debugf("target exited: code %d; killing what is left in the sandbox", status)
 	killSandbox()
 	if died {
 		c.log.Debug("the parent died: killing the sandbox")

@@ -168,6 +168,7 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 		}
 		return nil, diagnoseCloneError(err)
 	}
+	opt.Log.Debugf("child started: pid %d, id maps written with %s", p.Stage2PID, opt.IDMaps.Method)
 	return &sandbox{opt: opt, dir: dir, child: p, toChild: parentW, fromChild: parentR}, nil
 }
 
@@ -234,6 +235,7 @@ func (s *sandbox) handshake() *Error {
 	if err := s.dir.WriteChildPID(pid); err != nil {
 		return stepError("state dir", err)
 	}
+	s.opt.Log.Debugf("sandbox ready: child_pid %d written to %s", pid, s.dir.Path)
 	return nil
 }
 
@@ -244,6 +246,7 @@ func (s *sandbox) wait() (int, error) {
 		return 125, &Error{Code: 125, Step: "waiting for the child", Err: err}
 	}
 	ws := st.Sys().(syscall.WaitStatus)
+	s.opt.Log.Debugf("child exited: %v", st)
 	if ws.Signaled() {
 		return 128 + int(ws.Signal()), nil
 	}
