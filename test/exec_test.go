@@ -44,6 +44,23 @@ func nxStartSandbox(t testing.TB, name string, flags ...string) *nxSandbox {
 	s.stateDir = filepath.Join(s.runtimeDir, "rkexec", name)
 	args := append(append([]string{"--name", name}, flags...), "--", "sh", "-c", "sleep 1000; :", s.marker)
 	s.cmd = startRkexec(t, args...)
+	// Before startRkexec's clean-up SIGKILLs the process group (which kills rkexec's child too, before
+	// it can clean up), end the sandbox the ordinary way, so that what a failed test started inside it
+	// (rkexec exec -d commands, which are not in that group) goes with it.
+	t.Cleanup(func() {
+		if s.cmd.ProcessState != nil {
+			return
+		}
+		_ = s.cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan struct{})
+		go func() { _ = s.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+	})
 	pidFile := filepath.Join(s.stateDir, "child_pid")
 	nxWaitForFileOrExit(t, s.cmd, pidFile, 10*time.Second)
 	data, err := os.ReadFile(pidFile)
@@ -429,6 +446,8 @@ func TestExecDetachedEndsWithSandbox(t *testing.T) {
 	case <-done:
 		ended = true
 	case <-time.After(5 * time.Second):
+		_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+		<-done
 	}
 	t.Errorf("the sandbox (rkexec --pidns) did not end within 5s of SIGTERM: its detached command (pid %d) "+
 		"had been adopted by pid %s outside the sandbox (this test, pid %d, a subreaper that does not reap it), "+
