@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -74,23 +75,23 @@ func (c *child) fail(step string, err error) {
 // run is the child's life after nsexec: it already has every capability in its user namespace and
 // every inherited fd is close-on-exec. It returns the exit code.
 func (c *child) run() int {
-	// nsexec's parent-death signal is SIGKILL; SIGTERM lets the child clean up first. Then make sure
-	// the parent did not die before it was set.
-	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGTERM), 0, 0, 0); err != nil {
-		c.fail("user namespace", fmt.Errorf("setting the parent-death signal: %w", err))
-		return 125
-	}
-	if os.Getppid() != c.cfg.ParentPID {
-		c.removeStateDir()
+	// The parent's death shows as EOF on the pipe from it, which only the parent holds: a
+	// parent-death signal would fire when the parent's forking thread exits, possibly before the
+	// others, and could not be told from a SIGTERM sent to the parent and relayed. So nsexec's
+	// SIGKILL one goes, and the child watches the pipe instead.
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0); err != nil {
+		c.fail("user namespace", fmt.Errorf("clearing the parent-death signal: %w", err))
 		return 125
 	}
 	if _, err := message.Expect(c.from, message.ParentHello); err != nil {
-		return 125 // the parent is gone or said why
+		c.parentGoneOrSaid(err)
+		return 125
 	}
 	if err := message.Send(c.to, &message.Message{Name: message.ChildHello}); err != nil {
 		return 125
 	}
 	if _, err := message.Expect(c.from, message.IDMapsWritten); err != nil {
+		c.parentGoneOrSaid(err)
 		return 125
 	}
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
@@ -114,6 +115,15 @@ func (c *child) run() int {
 		return 125
 	}
 	return c.runTarget()
+}
+
+// parentGoneOrSaid cleans up after a parent that vanished during the handshake; a parent that sent an
+// Error cleans up itself.
+func (c *child) parentGoneOrSaid(err error) {
+	var re *message.RemoteError
+	if !errors.As(err, &re) {
+		c.removeStateDir()
+	}
 }
 
 // failUnlessRemote reports err unless it came from the parent, which already knows.
@@ -149,14 +159,13 @@ func (c *child) runTarget() int {
 	if err := message.Send(c.to, &message.Message{Name: message.TargetStarted, TargetPID: pid}); err != nil {
 		c.log.Debugf("telling the parent the target started: %v", err)
 	}
-	c.from.Close()
-	parentDied := func(unix.Signal) reaper.Action {
-		if os.Getppid() != c.cfg.ParentPID {
-			return reaper.Stop
-		}
-		return reaper.Relay
-	}
-	status, died := r.Wait(pid, parentDied)
+	parentGone := make(chan struct{})
+	go func() {
+		// The parent sends nothing more: this returns when it exits, and closes its end.
+		_, _ = io.Copy(io.Discard, c.from)
+		close(parentGone)
+	}()
+	status, died := r.Wait(pid, nil, parentGone)
 	c.log.Debugf("target exited: code %d; killing what is left in the sandbox", status)
 	killSandbox()
 	if died {

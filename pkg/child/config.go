@@ -18,8 +18,6 @@ type Config struct {
 	// StateDir is the sandbox's state directory; StateDirCreated says whether rkexec made it.
 	StateDir        string `json:"state_dir"`
 	StateDirCreated bool   `json:"state_dir_created"`
-	// ParentPID is the parent's pid, to tell a relayed SIGTERM from the parent-death signal.
-	ParentPID int `json:"parent_pid"`
 	// Debug turns on debug logging.
 	Debug bool `json:"debug,omitempty"`
 	// FDs are the descriptors the parent passed.

@@ -6,8 +6,9 @@
 // re-exec to gain them. It answers the parent's hello, sets mount propagation and copies up directories, waits for the network and port driver,
 // starts the target, and stays as the sandbox's anchor: a child subreaper that relays signals to the
 // target, reaps orphans, and exits with the target's status (128+N for signal N). When the target
-// exits, whatever it left running in the sandbox is killed. When the parent dies (its death signal is
-// SIGTERM, caught), the child kills every process of the sandbox and removes the state directory.
+// exits, whatever it left running in the sandbox is killed. When the parent dies (the message pipe from
+// it reaches EOF: only the parent holds its write end), the child kills every process of the sandbox
+// and removes the state directory.
 //
 // It does not talk to the user: errors go to the parent as Error messages.
 package child

@@ -144,7 +144,7 @@ func Run(opt Opt) (int, error) {
 			return reaper.Relay
 		}
 	}
-	code, _ := r.Wait(pid, hook)
+	code, _ := r.Wait(pid, hook, nil)
 	if term != nil {
 		term.drain()
 	}

@@ -131,7 +131,6 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 		Reaper:          opt.Reaper,
 		StateDir:        dir.Path,
 		StateDirCreated: dir.Created,
-		ParentPID:       os.Getpid(),
 		Debug:           opt.Debug,
 		// ExtraFiles start at fd 3, in this order.
 		FDs: child.FDs{FromParent: 3, ToParent: 4, Lock: 5},

@@ -42,13 +42,20 @@ const (
 )
 
 // Wait relays signals to target and reaps children until target exits, and returns its exit code.
-// hook, when not nil, decides about every signal but SIGCHLD.
-func (r *Reaper) Wait(target int, hook func(unix.Signal) Action) (code int, interrupted bool) {
+// hook, when not nil, decides about every signal but SIGCHLD. When stop (which may be nil) is closed,
+// Wait returns at once with interrupted set.
+func (r *Reaper) Wait(target int, hook func(unix.Signal) Action, stop <-chan struct{}) (code int, interrupted bool) {
 	// The target may have exited before SIGCHLD was caught.
 	if code, done := reapAll(target); done {
 		return code, false
 	}
-	for s := range r.sigs {
+	for {
+		var s os.Signal
+		select {
+		case s = <-r.sigs:
+		case <-stop:
+			return 0, true
+		}
 		sig := s.(unix.Signal)
 		if sig == unix.SIGCHLD {
 			if code, done := reapAll(target); done {
@@ -68,7 +75,6 @@ func (r *Reaper) Wait(target int, hook func(unix.Signal) Action) (code int, inte
 		}
 		_ = unix.Kill(target, sig) // ESRCH only: the target is exiting and SIGCHLD is on its way.
 	}
-	return 125, false
 }
 
 // reapAll reaps every exited child; done is true once the target was among them.

@@ -53,7 +53,7 @@ func TestWaitRelaysAndReaps(t *testing.T) {
 	if err := unix.Kill(os.Getpid(), unix.SIGUSR1); err != nil { // relayed to the target
 		t.Fatal(err)
 	}
-	code, interrupted := r.Wait(cmd.Process.Pid, nil)
+	code, interrupted := r.Wait(cmd.Process.Pid, nil, nil)
 	if code != 7 || interrupted {
 		t.Fatalf("Wait = %d, %v; want 7, false", code, interrupted)
 	}

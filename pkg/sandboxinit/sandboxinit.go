@@ -93,7 +93,7 @@ func runReaper(spec process.Spec, stderr io.Writer) int {
 	if err := cmd.Start(); err != nil {
 		return report(stderr, &process.Error{Code: 126, Err: err})
 	}
-	code, _ := r.Wait(cmd.Process.Pid, nil)
+	code, _ := r.Wait(cmd.Process.Pid, nil, nil)
 	// Returning ends PID 1, and the kernel kills whatever else runs in the namespace.
 	return code
 }
