@@ -9,7 +9,8 @@ import (
 	"github.com/rkexec/rkexec/pkg/process"
 )
 
-// execStage2 is `rkexec exec`'s process inside the sandbox: it becomes the command.
+// execStage2 is `rkexec exec`'s process inside the sandbox (nsexec's stage 2, or the process it forks
+// for a detached command): it becomes the command.
 func execStage2(envKey string) int {
 	var spec process.Spec
 	err := json.Unmarshal([]byte(os.Getenv(envKey)), &spec)
@@ -17,6 +18,13 @@ func execStage2(envKey string) int {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "rkexec exec: decoding %s: %v\n", envKey, err)
 		return 125
+	}
+	if spec.Detach {
+		if err := process.StartDetached(spec, envKey); err != nil {
+			fmt.Fprintf(os.Stderr, "rkexec exec: %v\n", err)
+			return 125
+		}
+		return 0
 	}
 	err = process.Exec(spec)
 	fmt.Fprintf(os.Stderr, "rkexec exec: %v\n", err)

@@ -10,11 +10,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 
@@ -65,9 +65,15 @@ func Run(opt Opt) (int, error) {
 		defer term.close()
 		opt.Spec.Terminal = true
 	}
-	if !opt.Detach {
+	if opt.Detach {
+		// The process inside forks the command and exits, so that the command's parent is in the
+		// sandbox (its PID 1 when there is one), not this process, which is about to leave.
+		opt.Spec.Detach = true
+	} else {
 		opt.Spec.ParentDeathSignal = int(unix.SIGKILL)
 	}
+	// The exec pipe comes after the preserved fds.
+	opt.Spec.ExecSyncFD = 3 + opt.Spec.PreserveFDs
 	spec, err := json.Marshal(opt.Spec)
 	if err != nil {
 		return 125, &Error{fmt.Errorf("encoding the process spec: %w", err)}
@@ -84,10 +90,12 @@ func Run(opt Opt) (int, error) {
 	for fd := 3; fd < 3+opt.Spec.PreserveFDs; fd++ {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(fd), "preserved-"+strconv.Itoa(fd)))
 	}
-	// The process holds the write end, close-on-exec, until its execve: EOF means it exec'd or died.
-	execSyncR, execSyncW, err := os.Pipe()
+	// The command holds the other end, close-on-exec, until its execve: EOF means it exec'd or died.
+	// Before that it may send "exit N" (its failure) and, when detached, "pid" with the command's pid
+	// in SCM_CREDENTIALS, which the kernel translates from the sandbox's pid namespace to ours.
+	execSyncR, execSyncW, err := execSyncPair()
 	if err != nil {
-		return 125, &Error{fmt.Errorf("creating the exec pipe: %w", err)}
+		return 125, &Error{err}
 	}
 	defer execSyncR.Close()
 	cmd.ExtraFiles = append(cmd.ExtraFiles, execSyncW)
@@ -108,10 +116,13 @@ func Run(opt Opt) (int, error) {
 		term.slave.Close()
 		term.slave = nil
 	}
+	if opt.Detach {
+		return detached(opt, pid, execSyncR, term)
+	}
 	if opt.PIDFile != "" {
 		if err := writePIDFile(opt.PIDFile, pid); err != nil {
-			_ = p.Kill()    // the caller asked for a pid file and gets an error instead: no orphan
-			_, _ = p.Wait() // its status does not matter
+			_ = unix.Kill(pid, unix.SIGKILL)    // the caller gets an error instead of a pid file: no orphan
+			_, _ = unix.Wait4(pid, nil, 0, nil) // its status does not matter
 			return 125, &Error{err}
 		}
 	}
@@ -123,15 +134,6 @@ func Run(opt Opt) (int, error) {
 		}
 		term.master.Close()
 		term.master = nil
-	}
-	if opt.Detach {
-		// Leave only once the command runs (or failed to), so that it is not killed as our child.
-		_, _ = io.Copy(io.Discard, execSyncR) // EOF is all that matters
-		var ws unix.WaitStatus
-		if wpid, _ := unix.Wait4(pid, &ws, unix.WNOHANG, nil); wpid == pid {
-			return reaper.ExitCode(ws), nil
-		}
-		return 0, nil
 	}
 	var hook func(unix.Signal) reaper.Action
 	if term != nil && term.master != nil {
@@ -149,6 +151,85 @@ func Run(opt Opt) (int, error) {
 		term.drain()
 	}
 	return code, nil
+}
+
+// detached waits until the detached command runs (or failed to start), then returns without waiting
+// for it: the process nsexec started forked it and exits.
+func detached(opt Opt, pid int, execSync *os.File, term *terminal) (int, error) {
+	if term != nil {
+		if err := sendConsole(opt.ConsoleSocket, term.master); err != nil {
+			_ = unix.Kill(pid, unix.SIGKILL)    // the command would have no terminal
+			_, _ = unix.Wait4(pid, nil, 0, nil) // its status does not matter
+			return 125, &Error{err}
+		}
+	}
+	commandPID, failure := readExecReport(execSync) // until EOF: the command exec'd, or failed
+	var ws unix.WaitStatus
+	for {
+		if _, err := unix.Wait4(pid, &ws, 0, nil); err != unix.EINTR {
+			break
+		}
+	}
+	switch {
+	case failure != 0:
+		return failure, nil // the command's process said why on stderr
+	case reaper.ExitCode(ws) != 0:
+		return reaper.ExitCode(ws), nil
+	case commandPID == 0:
+		return 125, &Error{errors.New("the detached command did not report its pid")}
+	}
+	if opt.PIDFile != "" {
+		if err := writePIDFile(opt.PIDFile, commandPID); err != nil {
+			_ = unix.Kill(commandPID, unix.SIGKILL) // the caller gets an error instead: no orphan
+			return 125, &Error{err}
+		}
+	}
+	return 0, nil
+}
+
+// execSyncPair returns our end and the command's end of the exec socket.
+func execSyncPair() (ours, theirs *os.File, err error) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating the exec socket: %w", err)
+	}
+	if err := unix.SetsockoptInt(fds[0], unix.SOL_SOCKET, unix.SO_PASSCRED, 1); err != nil {
+		unix.Close(fds[0])
+		unix.Close(fds[1])
+		return nil, nil, fmt.Errorf("exec socket: SO_PASSCRED: %w", err)
+	}
+	return os.NewFile(uintptr(fds[0]), "exec-sync"), os.NewFile(uintptr(fds[1]), "exec-sync-command"), nil
+}
+
+// readExecReport reads the exec socket until EOF: the pid sent with a "pid" line (from its
+// credentials) or as "pid N", and the code of an "exit N" line.
+func readExecReport(f *os.File) (pid, exitCode int) {
+	buf := make([]byte, 256)
+	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred))
+	for {
+		n, oobn, _, _, err := unix.Recvmsg(int(f.Fd()), buf, oob, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n == 0 {
+			return pid, exitCode
+		}
+		for _, line := range strings.Split(string(buf[:n]), "\n") {
+			if v, ok := strings.CutPrefix(line, "exit "); ok {
+				exitCode, _ = strconv.Atoi(v)
+			}
+			if v, ok := strings.CutPrefix(line, "pid "); ok {
+				pid, _ = strconv.Atoi(v) // the sandbox shares our pid namespace
+			}
+			if line == "pid" && oobn > 0 {
+				if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil && len(msgs) > 0 {
+					if cred, err := unix.ParseUnixCredentials(&msgs[0]); err == nil {
+						pid = int(cred.Pid)
+					}
+				}
+			}
+		}
+	}
 }
 
 // namespacesOf lists pid's namespaces to join; nsexec skips those the caller is already in.

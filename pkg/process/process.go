@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -32,6 +33,12 @@ type Spec struct {
 	PreserveFDs int `json:"preserve_fds,omitempty"`
 	// ParentDeathSignal is the signal the command gets when its parent dies; 0 clears nsexec's.
 	ParentDeathSignal int `json:"parent_death_signal,omitempty"`
+	// Detach forks the command as a new process of this binary and exits, reporting its pid on
+	// ExecSyncFD (a unix socket), so that the command's parent is the sandbox's PID 1 (or its subreaper).
+	Detach bool `json:"detach,omitempty"`
+	// ExecSyncFD, when above 2, is a socket or pipe closed by the command's execve; before that a
+	// failure is written on it as "exit N".
+	ExecSyncFD int `json:"exec_sync_fd,omitempty"`
 	// Terminal makes stdin, a terminal, the controlling terminal (the process must lead a new session).
 	Terminal bool `json:"terminal,omitempty"`
 }
@@ -57,10 +64,31 @@ func fail(code int, format string, args ...any) error {
 	return &Error{Code: code, Err: fmt.Errorf(format, args...)}
 }
 
-// Exec applies s and executes the command. It returns only on failure, with an *Error.
+// Exec applies s and executes the command. It returns only on failure, with an *Error, which it also
+// reports on s.ExecSyncFD.
 func Exec(s Spec) error {
+	err := execSpec(s)
+	if s.ExecSyncFD > 2 {
+		code := 125
+		var pe *Error
+		if errors.As(err, &pe) {
+			code = pe.Code
+		}
+		// Best effort: the caller then learns the code from the exit status.
+		_, _ = unix.Write(s.ExecSyncFD, []byte("exit "+strconv.Itoa(code)+"\n"))
+	}
+	return err
+}
+
+func execSpec(s Spec) error {
 	if len(s.Args) == 0 {
 		return fail(125, "no command given")
+	}
+	if s.ExecSyncFD > 2 {
+		// Inherited across the detach fork without close-on-exec: its closing is the exec signal.
+		if _, err := unix.FcntlInt(uintptr(s.ExecSyncFD), unix.F_SETFD, unix.FD_CLOEXEC); err != nil {
+			return fail(125, "exec pipe fd %d: %w", s.ExecSyncFD, err)
+		}
 	}
 	// Capabilities, no_new_privs and the exec itself are per thread: keep them on one.
 	runtime.LockOSThread()
