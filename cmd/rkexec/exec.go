@@ -94,7 +94,8 @@ func runExec(f *execFlags, args []string) (int, error) {
 	if err != nil {
 		return 125, err
 	}
-	spec.Env = append(spec.Env, envStateDir+"="+box.StateDir, envRkexecStateDir+"="+box.StateDir, envRkexecName+"="+box.Name)
+	spec.Env = append(spec.Env, envStateDir+"="+box.StateDir, envRkexecStateDir+"="+box.StateDir, envRkexecName+"="+box.Name,
+		envParentEUID+"="+strconv.Itoa(os.Geteuid()), envParentEGID+"="+strconv.Itoa(os.Getegid()))
 	code, err := enter.Run(enter.Opt{
 		SandboxPID:    box.ChildPID,
 		Spec:          spec,
