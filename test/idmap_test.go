@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"syscall"
@@ -178,10 +179,17 @@ func TestSubidSourceUsesGetsubids(t *testing.T) {
 		fmt.Sprintf("u=$1; [ \"$1\" = -g ] && u=$2\necho \"0: $u %d 1000\"\n", uids[0].Start))
 	env := []string{"PATH=" + fake + ":" + os.Getenv("PATH")}
 	small := []string{fmt.Sprintf("0 %d 1", os.Getuid()), fmt.Sprintf("1 %d 1000", uids[0].Start)}
+	full := fullMap(t, "/etc/subuid", os.Getuid())
+	// auto asks getsubids only when nsswitch.conf sends the subid database elsewhere than the files
+	// (which it then reads itself, sparing an exec).
+	auto := full
+	if nss, err := os.ReadFile("/etc/nsswitch.conf"); err == nil && regexp.MustCompile(`(?m)^\s*subid:\s*\S`).Match(nss) {
+		auto = small
+	}
 	for src, want := range map[string][]string{
 		"dynamic": small,
-		"auto":    small,
-		"static":  fullMap(t, "/etc/subuid", os.Getuid()),
+		"auto":    auto,
+		"static":  full,
 	} {
 		t.Run(src, func(t *testing.T) {
 			t.Parallel()

@@ -171,6 +171,27 @@ func TestMakePlanDynamic(t *testing.T) {
 	}
 }
 
+func TestAutoRunsGetsubidsOnlyWhenNSSwitchNamesASubidSource(t *testing.T) {
+	host := fakeHost(t, "alice:100000:65536\n", "alice:100000:65536\n", true)
+	host.LookPath = func(name string) (string, error) { return "/usr/bin/" + name, nil }
+	ran := false
+	host.Getsubids = func(string, string, bool) ([]Range, error) { ran = true; return []Range{{300000, 5}}, nil }
+	nsswitch := filepath.Join(t.TempDir(), "nsswitch.conf")
+
+	os.WriteFile(nsswitch, []byte("passwd: files\n# subid: sss\n"), 0o644)
+	host.NSSwitchFile = nsswitch
+	plan, err := MakePlan(alice, SourceAuto, host)
+	if err != nil || ran || fileContent(plan.UIDMap) != "0 1000 1\n1 100000 65536\n" {
+		t.Fatalf("no subid line: ran getsubids %v, plan %+v, %v", ran, plan, err)
+	}
+
+	os.WriteFile(nsswitch, []byte("passwd: files\nsubid: sss\n"), 0o644)
+	plan, err = MakePlan(alice, SourceAuto, host)
+	if err != nil || !ran || fileContent(plan.UIDMap) != "0 1000 1\n1 300000 5\n" {
+		t.Fatalf("subid: sss: ran getsubids %v, plan %+v, %v", ran, plan, err)
+	}
+}
+
 func TestParseSource(t *testing.T) {
 	if _, err := ParseSource("bogus"); err == nil || !strings.Contains(err.Error(), "--subid-source") {
 		t.Fatalf("got %v", err)

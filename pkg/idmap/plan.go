@@ -70,6 +70,8 @@ type Lookup struct {
 	Getsubids func(path, userName string, gid bool) ([]Range, error)
 	// SelfUIDMap and SelfGIDMap are this process's own maps, the ids root can hand on.
 	SelfUIDMap, SelfGIDMap string
+	// NSSwitchFile is nsswitch.conf, whose "subid:" line sends getsubids to another source.
+	NSSwitchFile string
 }
 
 // HostLookup is the real host.
@@ -79,6 +81,7 @@ func HostLookup() Lookup {
 		SubUIDFile: "/etc/subuid", SubGIDFile: "/etc/subgid",
 		Getsubids:  getsubids,
 		SelfUIDMap: "/proc/self/uid_map", SelfGIDMap: "/proc/self/gid_map",
+		NSSwitchFile: "/etc/nsswitch.conf",
 	}
 }
 
@@ -157,6 +160,11 @@ func subIDRanges(caller Caller, source Source, host Lookup) (uids, gids []Range,
 	case SourceDynamic:
 		return dynamicRanges(caller, host)
 	case SourceAuto, "":
+		// getsubids asks the "subid" database of nsswitch.conf, which is /etc/subuid and /etc/subgid
+		// when nsswitch.conf names no other: then reading them here gives the same, without an exec.
+		if !nsswitchHasSubid(host.NSSwitchFile) {
+			return staticRanges(caller, host)
+		}
 		uids, gids, err := dynamicRanges(caller, host)
 		if err == nil && len(uids) > 0 && len(gids) > 0 {
 			return uids, gids, nil
@@ -252,4 +260,23 @@ func identityOf(path string) ([]Mapping, error) {
 		return nil, fmt.Errorf("%s is empty", path)
 	}
 	return m, nil
+}
+
+// nsswitchHasSubid reports whether nsswitch.conf at path configures the "subid" database. An
+// unreadable file counts as configured, so that getsubids decides.
+func nsswitchHasSubid(path string) bool {
+	if path == "" {
+		return true
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return !errors.Is(err, os.ErrNotExist)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "subid:") && strings.TrimSpace(strings.TrimPrefix(line, "subid:")) != "" {
+			return true
+		}
+	}
+	return false
 }
