@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"runtime"
 
 	"github.com/sirupsen/logrus"
 
@@ -29,6 +30,10 @@ const (
 	envRkexecName     = "RKEXEC_NAME"
 	envXDGRuntimeDir  = "XDG_RUNTIME_DIR"
 )
+
+// init keeps the main goroutine on the main thread. The per-thread state that nsexec leaves there (the
+// parent-death signal, the thread's name) is what the child and the init then change.
+func init() { runtime.LockOSThread() }
 
 func main() {
 	if os.Getenv(execEnvKey) != "" {

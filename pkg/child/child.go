@@ -16,8 +16,10 @@ import (
 	"github.com/rkexec/rkexec/pkg/message"
 	"github.com/rkexec/rkexec/pkg/nsenter"
 	"github.com/rkexec/rkexec/pkg/process"
+	"github.com/rkexec/rkexec/pkg/proctree"
 	"github.com/rkexec/rkexec/pkg/reaper"
 	"github.com/rkexec/rkexec/pkg/sandboxinit"
+	"github.com/rkexec/rkexec/pkg/statedir"
 )
 
 // Opt configures Run.
@@ -58,6 +60,8 @@ type child struct {
 	opt      Opt
 	log      *logrus.Logger
 	from, to *os.File
+	// proc is /proc as opened before the target started.
+	proc *proctree.Proc
 }
 
 // fail reports err to the parent, which prints it; the child itself stays quiet unless the parent is gone.
@@ -78,52 +82,64 @@ func (c *child) run() int {
 	// The parent's death shows as EOF on the pipe from it, which only the parent holds: a
 	// parent-death signal would fire when the parent's forking thread exits, possibly before the
 	// others, and could not be told from a SIGTERM sent to the parent and relayed. So nsexec's
-	// SIGKILL one goes, and the child watches the pipe instead.
+	// SIGKILL one goes (it is set on the main thread, where main keeps this goroutine), and the
+	// child watches the pipe instead.
 	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0); err != nil {
 		c.fail("user namespace", fmt.Errorf("clearing the parent-death signal: %w", err))
 		return 125
 	}
+	process.SetName("rkexec:child")
 	if _, err := message.Expect(c.from, message.ParentHello); err != nil {
-		c.parentGoneOrSaid(err)
-		return 125
+		return c.lost("user namespace", err)
 	}
 	if err := message.Send(c.to, &message.Message{Name: message.ChildHello}); err != nil {
-		return 125
+		return c.lost("user namespace", err)
 	}
 	if _, err := message.Expect(c.from, message.IDMapsWritten); err != nil {
-		c.parentGoneOrSaid(err)
-		return 125
+		return c.lost("id maps", err)
 	}
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		c.fail("user namespace", fmt.Errorf("becoming a child subreaper: %w", err))
 		return 125
 	}
+	// Before anything in the sandbox can mount over /proc: the cleanup finds processes through it.
+	proc, err := proctree.Open()
+	if err != nil {
+		c.fail("user namespace", err)
+		return 125
+	}
+	defer proc.Close()
+	c.proc = proc
 	if err := setupMounts(c.cfg.Propagation, c.cfg.CopyUp); err != nil {
 		c.fail("mounts", err)
 		return 125
 	}
 	c.log.Debugf("mounts ready: propagation %s, copied up %v", c.cfg.Propagation, c.cfg.CopyUp)
 	if err := message.Send(c.to, &message.Message{Name: message.UserNSReady}); err != nil {
-		return 125
+		return c.lost("user namespace", err)
 	}
 	if _, err := message.Expect(c.from, message.NetworkConfigured); err != nil {
-		c.failUnlessRemote("network", err)
-		return 125
+		return c.lost("network", err)
 	}
 	if _, err := message.Expect(c.from, message.PortDriverReady); err != nil {
-		c.failUnlessRemote("ports", err)
-		return 125
+		return c.lost("ports", err)
 	}
 	return c.runTarget()
 }
 
-// parentGoneOrSaid cleans up after a parent that vanished during the handshake; a parent that sent an
-// Error cleans up itself.
-func (c *child) parentGoneOrSaid(err error) {
+// lost ends a handshake that failed at step: a parent that sent an Error cleans up itself; after a
+// parent that vanished the child removes the state directory; anything else is reported. It returns
+// the exit code.
+func (c *child) lost(step string, err error) int {
 	var re *message.RemoteError
-	if !errors.As(err, &re) {
+	switch {
+	case errors.As(err, &re):
+	case errors.Is(err, message.ErrPeerGone):
 		c.removeStateDir()
+	default:
+		c.fail(step, err)
 	}
+	return 125
 }
 
 // failUnlessRemote reports err unless it came from the parent, which already knows.
@@ -167,7 +183,7 @@ func (c *child) runTarget() int {
 	}()
 	status, died := r.Wait(pid, nil, parentGone)
 	c.log.Debugf("target exited: code %d; killing what is left in the sandbox", status)
-	killSandbox()
+	killSandbox(c.proc)
 	if died {
 		c.log.Debug("the parent died: killing the sandbox")
 		c.removeStateDir()
@@ -244,13 +260,7 @@ func execErrorCode(err error) int {
 
 // removeStateDir cleans up after a parent that died without doing it.
 func (c *child) removeStateDir() {
-	if c.cfg.StateDirCreated {
-		_ = os.RemoveAll(c.cfg.StateDir) // best effort: nobody is left to report to.
-		return
-	}
-	for _, name := range []string{"child_pid", "state.json", "api.sock", "lock"} {
-		_ = os.Remove(c.cfg.StateDir + "/" + name) // best effort, as above.
-	}
+	_ = statedir.Remove(c.cfg.StateDir, c.cfg.StateDirCreated) // best effort: nobody is left to report to
 }
 
 func withoutEnv(env []string, key string) []string {

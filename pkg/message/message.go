@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"syscall"
 )
 
 // MaxSize bounds one message's JSON body.
@@ -74,6 +75,9 @@ type Network struct {
 	Opaque map[string]string `json:"opaque,omitempty"`
 }
 
+// ErrPeerGone reports that the other side closed its end: it exited or was killed.
+var ErrPeerGone = errors.New("the other side exited")
+
 // RemoteError is an Error message received from the other side.
 type RemoteError struct {
 	Step     string
@@ -101,6 +105,9 @@ func Send(w io.Writer, m *Message) error {
 	binary.LittleEndian.PutUint32(frame, uint32(len(body)))
 	copy(frame[4:], body)
 	if _, err := w.Write(frame); err != nil {
+		if errors.Is(err, syscall.EPIPE) {
+			err = ErrPeerGone
+		}
 		return fmt.Errorf("sending message %s: %w", m.Name, err)
 	}
 	return nil
@@ -144,7 +151,7 @@ func Expect(r io.Reader, name string) (*Message, error) {
 	m, err := Recv(r)
 	if err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("waiting for %s: the other side exited", name)
+			return nil, fmt.Errorf("waiting for %s: %w", name, ErrPeerGone)
 		}
 		return nil, fmt.Errorf("waiting for %s: %w", name, err)
 	}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -242,4 +243,15 @@ func execCode(err error) int {
 		return 126
 	}
 	return 125
+}
+
+// SetName names the calling thread (the process, when called on the main thread) for ps: a role,
+// like "rkexec:child". It is cosmetic, so a failure is ignored.
+func SetName(name string) {
+	p, err := unix.BytePtrFromString(name)
+	if err != nil {
+		return
+	}
+	_ = unix.Prctl(unix.PR_SET_NAME, uintptr(unsafe.Pointer(p)), 0, 0, 0) // cosmetic
+	runtime.KeepAlive(p)
 }

@@ -7,29 +7,36 @@ package reaper
 import (
 	"os"
 	"os/signal"
-	"strconv"
-	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rkexec/rkexec/pkg/proctree"
 	"github.com/rkexec/rkexec/pkg/sigforward"
 )
 
 // Reaper catches signals from New until Stop.
 type Reaper struct {
 	sigs chan os.Signal
+	// sigchld has its own channel of one: os/signal drops a signal whose channel is full, and a burst
+	// of relayed signals must not crowd out the SIGCHLD that ends the wait. One pending is enough.
+	sigchld chan os.Signal
 }
 
 // New starts catching SIGCHLD and the relayed signals (package sigforward); call it before starting
 // the target so that no SIGCHLD is missed.
 func New() *Reaper {
-	r := &Reaper{sigs: make(chan os.Signal, 64)}
-	signal.Notify(r.sigs, append(sigforward.Relayed(), unix.SIGCHLD)...)
+	r := &Reaper{sigs: make(chan os.Signal, 64), sigchld: make(chan os.Signal, 1)}
+	signal.Notify(r.sigchld, unix.SIGCHLD)
+	signal.Notify(r.sigs, sigforward.Relayed()...)
 	return r
 }
 
 // Stop stops catching signals.
-func (r *Reaper) Stop() { signal.Stop(r.sigs) }
+func (r *Reaper) Stop() {
+	signal.Stop(r.sigs)
+	signal.Stop(r.sigchld)
+}
 
 // Action is what Wait does with a signal.
 type Action int
@@ -52,17 +59,16 @@ func (r *Reaper) Wait(target int, hook func(unix.Signal) Action, stop <-chan str
 	for {
 		var s os.Signal
 		select {
+		case <-r.sigchld:
+			if code, done := reapAll(target); done {
+				return code, false
+			}
+			continue
 		case s = <-r.sigs:
 		case <-stop:
 			return 0, true
 		}
 		sig := s.(unix.Signal)
-		if sig == unix.SIGCHLD {
-			if code, done := reapAll(target); done {
-				return code, false
-			}
-			continue
-		}
 		action := Relay
 		if hook != nil {
 			action = hook(sig)
@@ -102,89 +108,29 @@ func ExitCode(ws unix.WaitStatus) int {
 	return ws.ExitStatus()
 }
 
-// KillDescendants SIGKILLs every descendant of this process and reaps them until none is left. In a
-// subreaper or PID 1 every orphan comes back as a child, so the loop ends with nothing running.
-func KillDescendants() {
+// KillDescendants SIGKILLs every descendant of this process, found through proc, and reaps them until
+// none is left. In a subreaper or PID 1 every orphan comes back as a child, so the loop ends with
+// nothing running; it polls rather than blocks, so that a child forked after a scan is found by the
+// next one instead of being waited for.
+func KillDescendants(proc *proctree.Proc) {
 	self := os.Getpid()
 	for {
-		for _, pid := range descendants(self) {
+		for _, pid := range proc.Descendants(self) {
 			_ = unix.Kill(pid, unix.SIGKILL) // ESRCH: already gone.
 		}
-		var ws unix.WaitStatus
-		if _, err := unix.Wait4(-1, &ws, 0, nil); err == unix.ECHILD {
-			return
-		}
-	}
-}
-
-// descendants lists the processes below pid, from /proc/PID/task/TID/children, or a scan of every
-// process's parent when the kernel lacks those files (CONFIG_PROC_CHILDREN).
-func descendants(pid int) []int {
-	if _, err := os.Stat("/proc/self/task/" + strconv.Itoa(unix.Gettid()) + "/children"); err != nil {
-		return descendantsByScan(pid)
-	}
-	var out []int
-	queue := []int{pid}
-	for len(queue) > 0 {
-		p := queue[0]
-		queue = queue[1:]
-		tasks, _ := os.ReadDir("/proc/" + strconv.Itoa(p) + "/task") // gone already: no children
-		for _, t := range tasks {
-			b, _ := os.ReadFile("/proc/" + strconv.Itoa(p) + "/task/" + t.Name() + "/children") // as above
-			for _, f := range strings.Fields(string(b)) {
-				if c, err := strconv.Atoi(f); err == nil {
-					out = append(out, c)
-					queue = append(queue, c)
-				}
+		for {
+			var ws unix.WaitStatus
+			pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+			if err == unix.ECHILD {
+				return
+			}
+			if err != nil && err != unix.EINTR {
+				return
+			}
+			if pid <= 0 {
+				break // children remain, none exited yet
 			}
 		}
+		time.Sleep(time.Millisecond) // killed children take a moment to become zombies
 	}
-	return out
-}
-
-func descendantsByScan(pid int) []int {
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	children := map[int][]int{}
-	for _, e := range entries {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		if pp := ppidOf(p); pp > 0 {
-			children[pp] = append(children[pp], p)
-		}
-	}
-	var out []int
-	queue := []int{pid}
-	for len(queue) > 0 {
-		p := queue[0]
-		queue = queue[1:]
-		for _, c := range children[p] {
-			out = append(out, c)
-			queue = append(queue, c)
-		}
-	}
-	return out
-}
-
-func ppidOf(pid int) int {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0
-	}
-	// The command name may contain spaces and parentheses: the fields start after the last ')'.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 2 {
-		return 0
-	}
-	pp, _ := strconv.Atoi(f[1])
-	return pp
 }

@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rkexec/rkexec/pkg/proctree"
 )
 
 func TestExitCode(t *testing.T) {
@@ -57,8 +59,13 @@ func TestWaitRelaysAndReaps(t *testing.T) {
 	if code != 7 || interrupted {
 		t.Fatalf("Wait = %d, %v; want 7, false", code, interrupted)
 	}
-	KillDescendants()
-	if kids := descendants(os.Getpid()); len(kids) != 0 {
+	proc, err := proctree.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proc.Close()
+	KillDescendants(proc)
+	if kids := proc.Descendants(os.Getpid()); len(kids) != 0 {
 		t.Fatalf("descendants left: %v", kids)
 	}
 	var ws unix.WaitStatus

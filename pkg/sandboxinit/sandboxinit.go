@@ -43,6 +43,7 @@ func Run(envKey string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "rkexec: init: decoding %s: %v\n", envKey, err)
 		return 125
 	}
+	process.SetName("rkexec:init")
 	if cfg.MountProc {
 		if err := mountProc(); err != nil {
 			fmt.Fprintf(stderr, "rkexec: init: %v\n", err)
@@ -50,6 +51,8 @@ func Run(envKey string, stderr io.Writer) int {
 		}
 	}
 	if !cfg.Reaper {
+		// The target is this process: it dies with the child, like a target the child starts itself.
+		cfg.Target.ParentDeathSignal = int(unix.SIGKILL)
 		err := process.Exec(cfg.Target)
 		return report(stderr, err)
 	}

@@ -138,21 +138,29 @@ func (d *Dir) WriteState(s State) error {
 
 // Release removes what rkexec wrote (the directory too when rkexec created it) and drops the lock.
 func (d *Dir) Release() error {
-	var errs []error
-	if d.Created {
-		if err := os.RemoveAll(d.Path); err != nil {
-			errs = append(errs, fmt.Errorf("removing state dir %s: %w", d.Path, err))
-		}
-	} else {
-		for _, name := range []string{ChildPIDFile, StateFile, APISockFile, LockFile} {
-			if err := os.Remove(d.Join(name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-				errs = append(errs, fmt.Errorf("removing %s: %w", d.Join(name), err))
-			}
-		}
-	}
+	err := Remove(d.Path, d.Created)
 	if d.lock != nil {
 		d.lock.Close()
 		d.lock = nil
+	}
+	return err
+}
+
+// Remove removes the files rkexec writes in the state directory path, and the directory itself when
+// rkexec created it (created). The child uses it after a parent that was killed.
+func Remove(path string, created bool) error {
+	if created {
+		if err := os.RemoveAll(path); err != nil {
+			return fmt.Errorf("removing state dir %s: %w", path, err)
+		}
+		return nil
+	}
+	var errs []error
+	for _, name := range []string{ChildPIDFile, StateFile, APISockFile, LockFile} {
+		p := filepath.Join(path, name)
+		if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("removing %s: %w", p, err))
+		}
 	}
 	return errors.Join(errs...)
 }

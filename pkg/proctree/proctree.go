@@ -1,0 +1,147 @@
+// Package proctree finds processes through a /proc opened once, so that a later mount over /proc (by
+// root of a sandbox that shares the mount namespace) cannot hide processes from the cleanup that
+// needs to find them. It lists processes, a process's descendants, and opens namespace files.
+//
+// It does not signal or reap anything.
+package proctree
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Proc is an open /proc.
+type Proc struct {
+	dir *os.File
+}
+
+// Open opens /proc now; call it before anything untrusted can mount over it.
+func Open() (*Proc, error) {
+	f, err := os.OpenFile("/proc", os.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		return nil, fmt.Errorf("opening /proc: %w", err)
+	}
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(int(f.Fd()), &st); err != nil || st.Type != unix.PROC_SUPER_MAGIC {
+		f.Close()
+		return nil, fmt.Errorf("/proc is not a procfs")
+	}
+	return &Proc{dir: f}, nil
+}
+
+// Close releases the directory.
+func (p *Proc) Close() error { return p.dir.Close() }
+
+// Pids lists every process.
+func (p *Proc) Pids() []int {
+	names, err := p.readDir(".")
+	if err != nil {
+		return nil
+	}
+	var pids []int
+	for _, n := range names {
+		if pid, err := strconv.Atoi(n); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// Descendants lists the processes below pid, breadth first.
+func (p *Proc) Descendants(pid int) []int {
+	var out []int
+	queue := []int{pid}
+	for len(queue) > 0 {
+		parent := queue[0]
+		queue = queue[1:]
+		for _, c := range p.children(parent) {
+			out = append(out, c)
+			queue = append(queue, c)
+		}
+	}
+	return out
+}
+
+// children reads /proc/PID/task/*/children, or scans every process's parent when the kernel has no
+// such files (CONFIG_PROC_CHILDREN).
+func (p *Proc) children(pid int) []int {
+	tasks, err := p.readDir(strconv.Itoa(pid) + "/task")
+	if err != nil {
+		return nil // gone already
+	}
+	var out []int
+	for _, t := range tasks {
+		b, err := p.readFile(strconv.Itoa(pid) + "/task/" + t + "/children")
+		if err != nil {
+			if os.IsNotExist(err) {
+				return p.childrenByScan(pid)
+			}
+			continue
+		}
+		for _, f := range strings.Fields(string(b)) {
+			if c, err := strconv.Atoi(f); err == nil {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
+}
+
+func (p *Proc) childrenByScan(pid int) []int {
+	var out []int
+	for _, c := range p.Pids() {
+		if p.ppid(c) == pid {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func (p *Proc) ppid(pid int) int {
+	b, err := p.readFile(strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// The command name may hold spaces and parentheses: the fields start after the last ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 2 {
+		return 0
+	}
+	pp, _ := strconv.Atoi(f[1])
+	return pp
+}
+
+// OpenNamespace opens /proc/PID/ns/TYPE, close-on-exec; the caller closes the fd.
+func (p *Proc) OpenNamespace(pid int, typ string) (int, error) {
+	return unix.Openat(int(p.dir.Fd()), strconv.Itoa(pid)+"/ns/"+typ, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+}
+
+func (p *Proc) readFile(name string) ([]byte, error) {
+	fd, err := unix.Openat(int(p.dir.Fd()), name, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: "/proc/" + name, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), "/proc/"+name)
+	defer f.Close()
+	return io.ReadAll(f)
+}
+
+func (p *Proc) readDir(name string) ([]string, error) {
+	fd, err := unix.Openat(int(p.dir.Fd()), name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: "/proc/" + name, Err: err}
+	}
+	f := os.NewFile(uintptr(fd), "/proc/"+name)
+	defer f.Close()
+	return f.Readdirnames(-1)
+}
