@@ -36,14 +36,11 @@ const (
 func init() { runtime.LockOSThread() }
 
 func main() {
-	if os.Getenv(execEnvKey) != "" {
-		// nsexec's stage 2 of rkexec exec, or the detached command it forks.
-		os.Unsetenv(nsenter.EnvStage)
-		os.Exit(execStage2(execEnvKey))
-	}
 	if nsenter.IsStage2() {
 		os.Unsetenv(nsenter.EnvStage)
 		switch {
+		case os.Getenv(execEnvKey) != "":
+			os.Exit(execStage2(execEnvKey))
 		case os.Getenv(initEnvKey) != "":
 			os.Exit(sandboxinit.Run(initEnvKey, os.Stderr))
 		case os.Getenv(childEnvKey) != "":

@@ -157,7 +157,7 @@ func (c *child) runTarget() int {
 	env := withoutEnv(os.Environ(), c.opt.ConfigEnvKey)
 	path, err := process.LookPath(c.cfg.Target[0], env)
 	if err != nil {
-		c.fail("starting the command", &exitError{code: execErrorCode(err), err: err})
+		c.fail("starting the command", &exitError{code: process.CodeOf(err), err: err})
 		return 125
 	}
 	var pid int
@@ -205,7 +205,7 @@ func (c *child) startTarget(path string, env []string) (int, error) {
 		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
 	}
 	if err := cmd.Start(); err != nil {
-		return 0, &exitError{code: execErrorCode(err), err: err}
+		return 0, &exitError{code: process.CodeOf(err), err: err}
 	}
 	return cmd.Process.Pid, nil
 }
@@ -242,20 +242,6 @@ func (c *child) startInit(env []string) (int, error) {
 	}
 	_ = p.Release() // the reaper waits for it with wait4; Release only frees the handle
 	return p.Stage2PID, nil
-}
-
-// execErrorCode maps a failure to start the target to 127 (not found), 126 (not executable) or 125.
-func execErrorCode(err error) int {
-	var pe *process.Error
-	switch {
-	case errors.As(err, &pe):
-		return pe.Code
-	case errors.Is(err, os.ErrNotExist):
-		return 127
-	case errors.Is(err, os.ErrPermission), errors.Is(err, unix.ENOEXEC), errors.Is(err, unix.EISDIR):
-		return 126
-	}
-	return 125
 }
 
 // removeStateDir cleans up after a parent that died without doing it.

@@ -34,8 +34,9 @@ type Spec struct {
 	PreserveFDs int `json:"preserve_fds,omitempty"`
 	// ParentDeathSignal is the signal the command gets when its parent dies; 0 clears nsexec's.
 	ParentDeathSignal int `json:"parent_death_signal,omitempty"`
-	// Detach forks the command as a new process of this binary and exits, reporting its pid on
-	// ExecSyncFD (a unix socket), so that the command's parent is the sandbox's PID 1 (or its subreaper).
+	// Detach starts the command as a child, reports its pid on ExecSyncFD (a unix socket) and returns,
+	// so that once this process exits the command's parent is the sandbox's PID 1 (with a pid
+	// namespace; without one, the caller's nearest subreaper).
 	Detach bool `json:"detach,omitempty"`
 	// ExecSyncFD, when above 2, is a socket or pipe closed by the command's execve; before that a
 	// failure is written on it as "exit N".
@@ -65,97 +66,98 @@ func fail(code int, format string, args ...any) error {
 	return &Error{Code: code, Err: fmt.Errorf(format, args...)}
 }
 
-// Exec applies s and executes the command. It returns only on failure, with an *Error, which it also
+// Exec applies s and executes the command, or with s.Detach starts it as a child and reports its pid
+// on s.ExecSyncFD (see StartDetached). It returns only on failure, with an *Error, which it also
 // reports on s.ExecSyncFD.
 func Exec(s Spec) error {
 	err := execSpec(s)
-	if s.ExecSyncFD > 2 {
-		code := 125
-		var pe *Error
-		if errors.As(err, &pe) {
-			code = pe.Code
-		}
+	if err != nil && s.ExecSyncFD > 2 {
 		// Best effort: the caller then learns the code from the exit status.
-		_, _ = unix.Write(s.ExecSyncFD, []byte("exit "+strconv.Itoa(code)+"\n"))
+		_, _ = unix.Write(s.ExecSyncFD, []byte("exit "+strconv.Itoa(CodeOf(err))+"\n"))
 	}
 	return err
 }
 
 func execSpec(s Spec) error {
-	if len(s.Args) == 0 {
-		return fail(125, "no command given")
-	}
-	if s.ExecSyncFD > 2 {
-		// Inherited across the detach fork without close-on-exec: its closing is the exec signal.
-		if _, err := unix.FcntlInt(uintptr(s.ExecSyncFD), unix.F_SETFD, unix.FD_CLOEXEC); err != nil {
-			return fail(125, "exec pipe fd %d: %w", s.ExecSyncFD, err)
-		}
-	}
 	// Capabilities, no_new_privs and the exec itself are per thread: keep them on one.
 	runtime.LockOSThread()
-	// Deliberately never unlocked: on success the process image is replaced, on failure it exits.
-	if err := setParentDeathSignal(s.ParentDeathSignal); err != nil {
+	// Deliberately never unlocked: on success the process image is replaced or the process exits
+	// after the detached start, on failure it exits.
+	path, err := prepare(s)
+	if err != nil {
 		return err
 	}
-	if s.Terminal {
+	if s.Detach {
+		return startDetached(s, path)
+	}
+	err = syscall.Exec(path, s.Args, s.Env)
+	return &Error{Code: CodeOf(err), Err: fmt.Errorf("exec %s: %w", s.Args[0], err)}
+}
+
+// prepare applies everything of s to the calling (locked) thread but the exec, and resolves the
+// command's path.
+func prepare(s Spec) (string, error) {
+	if len(s.Args) == 0 {
+		return "", fail(125, "no command given")
+	}
+	if err := setParentDeathSignal(s.ParentDeathSignal); err != nil {
+		return "", err
+	}
+	// A detached command takes the terminal in its own new session (startDetached).
+	if s.Terminal && !s.Detach {
 		if err := unix.IoctlSetInt(0, unix.TIOCSCTTY, 0); err != nil {
-			return fail(125, "making the terminal the controlling terminal: %w", err)
+			return "", fail(125, "making the terminal the controlling terminal: %w", err)
 		}
 	}
 	if s.Cwd != "" {
 		if err := os.Chdir(s.Cwd); err != nil {
-			return fail(125, "--cwd %s: %w inside the sandbox", s.Cwd, errors.Unwrap(err))
+			return "", fail(125, "--cwd %s: %w inside the sandbox", s.Cwd, errors.Unwrap(err))
 		}
 	}
 	if s.Bounding != nil {
 		m, err := maskOf(s.Bounding)
 		if err != nil {
-			return fail(125, "%w", err)
+			return "", fail(125, "%w", err)
 		}
 		if err := dropBounding(m); err != nil {
-			return fail(125, "%w", err)
+			return "", fail(125, "%w", err)
 		}
 	}
 	var keep capMask
 	if s.Caps != nil {
 		m, err := maskOf(s.Caps)
 		if err != nil {
-			return fail(125, "%w", err)
+			return "", fail(125, "%w", err)
 		}
 		keep = m
 	}
 	if s.User != nil {
 		if err := switchUser(*s.User, s.Caps != nil); err != nil {
-			return err
+			return "", err
 		}
 	}
 	if s.User != nil && s.ParentDeathSignal != 0 {
 		// The uid change cleared it.
 		if err := setParentDeathSignal(s.ParentDeathSignal); err != nil {
-			return err
+			return "", err
 		}
 	}
 	if s.Caps != nil {
 		if err := setCaps(keep | currentPermitted(s.User == nil)); err != nil {
-			return fail(125, "%w", err)
+			return "", fail(125, "%w", err)
 		}
 	}
 	if s.NoNewPrivs {
 		if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
-			return fail(125, "setting no_new_privs: %w", err)
+			return "", fail(125, "setting no_new_privs: %w", err)
 		}
 	}
 	for fd := 3; fd < 3+s.PreserveFDs; fd++ {
 		if _, err := unix.FcntlInt(uintptr(fd), unix.F_SETFD, 0); err != nil {
-			return fail(125, "--preserve-fds: fd %d: %w", fd, err)
+			return "", fail(125, "--preserve-fds: fd %d: %w", fd, err)
 		}
 	}
-	path, err := LookPath(s.Args[0], s.Env)
-	if err != nil {
-		return err
-	}
-	err = syscall.Exec(path, s.Args, s.Env)
-	return &Error{Code: execCode(err), Err: fmt.Errorf("exec %s: %w", s.Args[0], err)}
+	return LookPath(s.Args[0], s.Env)
 }
 
 func setParentDeathSignal(sig int) error {
@@ -235,11 +237,18 @@ func LookPath(name string, env []string) (string, error) {
 	return "", &Error{Code: 127, Err: fmt.Errorf("%s: %w", name, exec.ErrNotFound)}
 }
 
-func execCode(err error) int {
+// CodeOf is the exit code for a failure to start a command: an *Error's own code, 127 when the file
+// is not there, 126 when it cannot be executed, 125 otherwise (and 0 for no error).
+func CodeOf(err error) int {
+	var pe *Error
 	switch {
-	case errors.Is(err, unix.ENOENT):
+	case err == nil:
+		return 0
+	case errors.As(err, &pe):
+		return pe.Code
+	case errors.Is(err, exec.ErrNotFound), errors.Is(err, os.ErrNotExist):
 		return 127
-	case errors.Is(err, unix.EACCES), errors.Is(err, unix.ENOEXEC), errors.Is(err, unix.EISDIR), errors.Is(err, unix.EPERM):
+	case errors.Is(err, os.ErrPermission), errors.Is(err, unix.ENOEXEC), errors.Is(err, unix.EISDIR):
 		return 126
 	}
 	return 125

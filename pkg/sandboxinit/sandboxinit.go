@@ -10,7 +10,6 @@ package sandboxinit
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -61,11 +60,7 @@ func Run(envKey string, stderr io.Writer) int {
 
 func report(stderr io.Writer, err error) int {
 	fmt.Fprintf(stderr, "rkexec: starting the command: %v\n", err)
-	var pe *process.Error
-	if errors.As(err, &pe) {
-		return pe.Code
-	}
-	return 125
+	return process.CodeOf(err)
 }
 
 // mountProc replaces /proc with one of the new pid namespace, without letting the mount propagate
@@ -94,7 +89,7 @@ func runReaper(spec process.Spec, stderr io.Writer) int {
 		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
 	}
 	if err := cmd.Start(); err != nil {
-		return report(stderr, &process.Error{Code: 126, Err: err})
+		return report(stderr, err)
 	}
 	code, _ := r.Wait(cmd.Process.Pid, nil, nil)
 	// Returning ends PID 1, and the kernel kills whatever else runs in the namespace.
