@@ -94,8 +94,11 @@ func runExec(f *execFlags, args []string) (int, error) {
 	if err != nil {
 		return 125, err
 	}
-	spec.Env = append(spec.Env, envStateDir+"="+box.StateDir, envRkexecStateDir+"="+box.StateDir, envRkexecName+"="+box.Name,
-		envParentEUID+"="+strconv.Itoa(os.Geteuid()), envParentEGID+"="+strconv.Itoa(os.Getegid()))
+	// The environment (the caller's, or --process's), then the sandbox's variables, then -e: each key
+	// once, the last value winning.
+	spec.Env = process.MergeEnv(spec.Env, envStateDir+"="+box.StateDir, envRkexecStateDir+"="+box.StateDir,
+		envRkexecName+"="+box.Name, envParentEUID+"="+strconv.Itoa(os.Geteuid()), envParentEGID+"="+strconv.Itoa(os.Getegid()))
+	spec.Env = process.MergeEnv(spec.Env, f.env...)
 	code, err := enter.Run(enter.Opt{
 		SandboxPID:    box.ChildPID,
 		Spec:          spec,
@@ -133,11 +136,11 @@ func execSpec(f *execFlags, command []string) (process.Spec, error) {
 		spec.Cwd = f.cwd
 		spec.NoNewPrivs = f.noNewPrivs
 	}
+	// -e applies after the sandbox's variables (runExec).
 	for _, kv := range f.env {
 		if !strings.Contains(kv, "=") || strings.HasPrefix(kv, "=") {
 			return spec, fmt.Errorf("invalid --env %q: use KEY=VALUE", kv)
 		}
-		spec.Env = append(spec.Env, kv)
 	}
 	if f.user != "" {
 		u, err := parseUser(f.user)

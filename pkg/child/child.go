@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"strings"
 	"syscall"
 
 	"github.com/sirupsen/logrus"
@@ -154,7 +153,7 @@ func (c *child) runTarget() int {
 	// Watch for SIGCHLD before the target can exit.
 	r := reaper.New()
 	defer r.Stop()
-	env := withoutEnv(os.Environ(), c.opt.ConfigEnvKey)
+	env := process.WithoutEnv(os.Environ(), c.opt.ConfigEnvKey)
 	path, err := process.LookPath(c.cfg.Target[0], env)
 	if err != nil {
 		c.fail("starting the command", &exitError{code: process.CodeOf(err), err: err})
@@ -247,14 +246,4 @@ func (c *child) startInit(env []string) (int, error) {
 // removeStateDir cleans up after a parent that died without doing it.
 func (c *child) removeStateDir() {
 	_ = statedir.Remove(c.cfg.StateDir, c.cfg.StateDirCreated) // best effort: nobody is left to report to
-}
-
-func withoutEnv(env []string, key string) []string {
-	out := env[:0:0]
-	for _, kv := range env {
-		if !strings.HasPrefix(kv, key+"=") {
-			out = append(out, kv)
-		}
-	}
-	return out
 }

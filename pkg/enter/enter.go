@@ -82,7 +82,7 @@ func Run(opt Opt) (int, error) {
 		// The binary the caller runs, through a magic link: no path lookup.
 		Path:   "/proc/self/exe",
 		Args:   []string{os.Args[0]},
-		Env:    append(os.Environ(), opt.SpecEnvKey+"="+string(spec)),
+		Env:    process.MergeEnv(os.Environ(), opt.SpecEnvKey+"="+string(spec)),
 		Stdin:  os.Stdin,
 		Stdout: os.Stdout,
 		Stderr: os.Stderr,

@@ -18,6 +18,7 @@ import (
 	"github.com/rkexec/rkexec/pkg/idmap"
 	"github.com/rkexec/rkexec/pkg/message"
 	"github.com/rkexec/rkexec/pkg/nsenter"
+	"github.com/rkexec/rkexec/pkg/process"
 	"github.com/rkexec/rkexec/pkg/sigforward"
 	"github.com/rkexec/rkexec/pkg/statedir"
 )
@@ -141,8 +142,7 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 		parentR.Close()
 		return nil, fmt.Errorf("encoding the child config: %w", err)
 	}
-	env := append(os.Environ(), opt.TargetEnv...)
-	env = append(env, opt.ChildEnvKey+"="+string(b))
+	env := process.MergeEnv(os.Environ(), append(opt.TargetEnv, opt.ChildEnvKey+"="+string(b))...)
 	cmd := &exec.Cmd{
 		// The running binary, through a magic link: no path lookup.
 		Path:       "/proc/self/exe",
