@@ -52,6 +52,16 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Run starts the command in the sandbox and returns its exit code (0 at once when detached).
 func Run(opt Opt) (int, error) {
+	sandboxNS, err := checkSandbox(opt.SandboxPID)
+	if err != nil {
+		return 125, &Error{err}
+	}
+	// Pinned, so that the pid is known to be the same process once its namespaces are joined.
+	pidfd, err := unix.PidfdOpen(opt.SandboxPID, 0)
+	if err != nil {
+		return 125, &Error{fmt.Errorf("sandbox process %d: %w", opt.SandboxPID, err)}
+	}
+	defer unix.Close(pidfd)
 	joins, err := namespacesOf(opt.SandboxPID)
 	if err != nil {
 		return 125, &Error{err}
@@ -112,12 +122,18 @@ func Run(opt Opt) (int, error) {
 	}
 	pid := p.Stage2PID
 	defer p.Release() // the reaper waits for it with wait4; Release only frees the handle
+	// Still the same sandbox process (not a reused pid) now that its namespace files were opened?
+	if err := unix.PidfdSendSignal(pidfd, 0, nil, 0); err != nil {
+		_ = unix.Kill(pid, unix.SIGKILL)    // it may have joined a process that replaced the sandbox
+		_, _ = unix.Wait4(pid, nil, 0, nil) // its status does not matter
+		return 125, &Error{fmt.Errorf("the sandbox ended while joining it: %w", err)}
+	}
 	if term != nil {
 		term.slave.Close()
 		term.slave = nil
 	}
 	if opt.Detach {
-		return detached(opt, pid, execSyncR, term)
+		return detached(opt, pid, execSyncR, term, sandboxNS)
 	}
 	if opt.PIDFile != "" {
 		if err := writePIDFile(opt.PIDFile, pid); err != nil {
@@ -155,7 +171,7 @@ func Run(opt Opt) (int, error) {
 
 // detached waits until the detached command runs (or failed to start), then returns without waiting
 // for it: the process nsexec started forked it and exits.
-func detached(opt Opt, pid int, execSync *os.File, term *terminal) (int, error) {
+func detached(opt Opt, pid int, execSync *os.File, term *terminal, sandboxNS userNamespace) (int, error) {
 	if term != nil {
 		if err := sendConsole(opt.ConsoleSocket, term.master); err != nil {
 			_ = unix.Kill(pid, unix.SIGKILL)    // the command would have no terminal
@@ -178,10 +194,13 @@ func detached(opt Opt, pid int, execSync *os.File, term *terminal) (int, error) 
 	case commandPID == 0:
 		return 125, &Error{errors.New("the detached command did not report its pid")}
 	}
+	// The report comes from inside the sandbox: believe a pid only if it is a process there.
+	if ns, err := userNamespaceOf(commandPID); err != nil || ns != sandboxNS {
+		return 125, &Error{fmt.Errorf("the detached command's reported pid %d is not a process of the sandbox", commandPID)}
+	}
 	if opt.PIDFile != "" {
 		if err := writePIDFile(opt.PIDFile, commandPID); err != nil {
-			_ = unix.Kill(commandPID, unix.SIGKILL) // the caller gets an error instead: no orphan
-			return 125, &Error{err}
+			return 125, &Error{fmt.Errorf("%w (the command runs on, as pid %d)", err, commandPID)}
 		}
 	}
 	return 0, nil
