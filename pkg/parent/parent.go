@@ -88,6 +88,10 @@ func Run(opt Opt) (int, error) {
 			opt.Log.Warnf("cleaning up: %v", err)
 		}
 	}()
+	// Catch signals before the child exists; they reach it once it does (a SIGTERM during the
+	// handshake ends the child, and the handshake with it).
+	fwd := sigforward.Start(nil)
+	defer fwd.Stop()
 	s, err := start(opt, dir)
 	if err != nil {
 		var pe *Error
@@ -96,6 +100,7 @@ func Run(opt Opt) (int, error) {
 		}
 		return 125, stepError("starting the child", err)
 	}
+	fwd.SetTarget(s.child.Stage2PID)
 	return s.run()
 }
 
@@ -175,9 +180,6 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 func (s *sandbox) run() (int, error) {
 	defer s.toChild.Close()
 	defer s.fromChild.Close()
-	// Relay from the start: a SIGTERM during the handshake ends the child, and the handshake with it.
-	fwd := sigforward.Start(s.child.Stage2PID, nil)
-	defer fwd.Stop()
 	if err := s.handshake(); err != nil {
 		// The child may be waiting for a message: tell it, then make sure it is gone.
 		_ = message.SendError(s.toChild, err.Step, err.Err, err.Code) // the child may be dead already
@@ -252,10 +254,21 @@ func (s *sandbox) wait() (int, error) {
 	return ws.ExitStatus(), nil
 }
 
-// kill ends a child that failed its handshake, and reaps it.
+// kill ends a child that failed its handshake, and reaps it: closing the pipe to it lets it tear the
+// sandbox down (the target may be running already); a child that does not exit soon is killed.
 func (s *sandbox) kill() {
-	_ = s.child.Kill()    // it may have exited already
-	_, _ = s.child.Wait() // its status does not matter: the handshake error is reported
+	s.toChild.Close()
+	exited := make(chan struct{})
+	go func() {
+		_, _ = s.child.Wait() // its status does not matter: the handshake error is reported
+		close(exited)
+	}()
+	select {
+	case <-exited:
+	case <-time.After(3 * time.Second):
+		_ = s.child.Kill() // it may have exited meanwhile
+		<-exited
+	}
 }
 
 // diagnoseCloneError turns a failure to create the user namespace into advice.

@@ -36,17 +36,23 @@ func Relayed() []os.Signal {
 
 // Forwarder relays signals until Stop.
 type Forwarder struct {
-	ch   chan os.Signal
-	done chan struct{}
+	ch     chan os.Signal
+	target chan int
+	done   chan struct{}
 }
 
-// Start relays signals to pid. intercept, when not nil, sees each signal first and returns true to
-// consume it.
-func Start(pid int, intercept func(unix.Signal) bool) *Forwarder {
-	f := &Forwarder{ch: make(chan os.Signal, 64), done: make(chan struct{})}
+// Start catches the relayed signals from now on and relays them to the process named by SetTarget;
+// those that arrive before it are held (up to 64). intercept, when not nil, sees each signal first
+// and returns true to consume it.
+func Start(intercept func(unix.Signal) bool) *Forwarder {
+	f := &Forwarder{ch: make(chan os.Signal, 64), target: make(chan int, 1), done: make(chan struct{})}
 	signal.Notify(f.ch, Relayed()...)
 	go func() {
 		defer close(f.done)
+		pid := <-f.target
+		if pid <= 0 {
+			return // stopped before a target was set (kill(0) would signal our own group)
+		}
 		for s := range f.ch {
 			sig := s.(syscall.Signal)
 			if intercept != nil && intercept(sig) {
@@ -62,10 +68,17 @@ func Start(pid int, intercept func(unix.Signal) bool) *Forwarder {
 	return f
 }
 
-// Stop ends relaying and restores the default dispositions.
+// SetTarget starts the relaying to pid (> 0); call it once, before Stop.
+func (f *Forwarder) SetTarget(pid int) { f.target <- pid }
+
+// Stop ends relaying and restores the default dispositions; signals not yet relayed are dropped.
 func (f *Forwarder) Stop() {
 	signal.Stop(f.ch)
 	close(f.ch)
+	select {
+	case f.target <- 0: // never set: the goroutine returns
+	default: // set: the goroutine ends with the closed channel
+	}
 	<-f.done
 }
 
