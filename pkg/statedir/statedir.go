@@ -82,18 +82,23 @@ func Acquire(path string) (*Dir, error) {
 		return nil, fmt.Errorf("creating state dir %s: %w", path, err)
 	}
 	d := &Dir{Path: path, Created: created}
-	fi, err := os.Stat(path)
+	fi, err := os.Lstat(path)
 	if err != nil {
 		return nil, fmt.Errorf("state dir %s: %w", path, err)
 	}
-	if !fi.IsDir() {
+	switch {
+	case fi.Mode()&os.ModeSymlink != 0:
+		return nil, fmt.Errorf("state dir %s is a symlink: give the directory itself", path)
+	case !fi.IsDir():
 		return nil, fmt.Errorf("state dir %s is not a directory", path)
+	case fi.Mode().Perm()&0o022 != 0:
+		return nil, fmt.Errorf("state dir %s is writable by others (mode %o): make it 0700 or choose another --state-dir", path, fi.Mode().Perm())
 	}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
 		return nil, fmt.Errorf("state dir %s belongs to uid %d, not to you (uid %d)", path, st.Uid, os.Geteuid())
 	}
 	lockPath := filepath.Join(path, LockFile)
-	f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE, 0o600)
+	f, err := os.OpenFile(lockPath, os.O_RDWR|os.O_CREATE|unix.O_NOFOLLOW, 0o600)
 	if err != nil {
 		d.removeDirIfCreated()
 		return nil, fmt.Errorf("state dir %s is not usable: %w", path, err)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -64,5 +65,22 @@ func TestCheckName(t *testing.T) {
 	}
 	if err := CheckName("dev-1.x_y"); err != nil {
 		t.Error(err)
+	}
+}
+
+func TestAcquireRefusesSymlinksAndSharedDirs(t *testing.T) {
+	base := t.TempDir()
+	real := filepath.Join(base, "real")
+	os.Mkdir(real, 0o700)
+	link := filepath.Join(base, "link")
+	os.Symlink(real, link)
+	if _, err := Acquire(link); err == nil || !strings.Contains(err.Error(), "symlink") {
+		t.Fatalf("symlink: %v", err)
+	}
+	shared := filepath.Join(base, "shared")
+	os.Mkdir(shared, 0o777)
+	os.Chmod(shared, 0o777)
+	if _, err := Acquire(shared); err == nil || !strings.Contains(err.Error(), "writable by others") {
+		t.Fatalf("0777 dir: %v", err)
 	}
 }
