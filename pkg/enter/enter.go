@@ -154,12 +154,13 @@ func Run(opt Opt) (int, error) {
 	var hook func(unix.Signal) reaper.Action
 	if term != nil && term.master != nil {
 		term.startProxy()
+		// The caller's terminal is raw while proxying: every signal that arrives was sent with kill.
 		hook = func(sig unix.Signal) reaper.Action {
 			if sig == unix.SIGWINCH {
 				term.resize() // the kernel then signals the command's terminal
 				return reaper.Drop
 			}
-			return reaper.Relay
+			return reaper.RelayAlways
 		}
 	}
 	code, _ := r.Wait(pid, hook, nil)

@@ -43,8 +43,9 @@ type Action int
 
 // The actions.
 const (
-	Relay Action = iota // send it to the target (unless the terminal already did)
-	Drop                // the hook handled it
+	Relay       Action = iota // send it to the target (unless the terminal already did)
+	RelayAlways               // send it to the target: the caller's terminal sends no signals
+	Drop                      // the hook handled it
 	Stop                // return from Wait at once, with interrupted set
 )
 
@@ -76,7 +77,7 @@ func (r *Reaper) Wait(target int, hook func(unix.Signal) Action, stop <-chan str
 		if action == Stop {
 			return 0, true
 		}
-		if action == Drop || sigforward.FromTerminal(sig) {
+		if action == Drop || (action == Relay && sigforward.FromTerminal(sig)) {
 			continue
 		}
 		_ = unix.Kill(target, sig) // ESRCH only: the target is exiting and SIGCHLD is on its way.
