@@ -46,7 +46,7 @@ const (
 	Relay       Action = iota // send it to the target (unless the terminal already did)
 	RelayAlways               // send it to the target: the caller's terminal sends no signals
 	Drop                      // the hook handled it
-	Stop                // return from Wait at once, with interrupted set
+	Stop                      // return from Wait at once, with interrupted set
 )
 
 // Wait relays signals to target and reaps children until target exits, and returns its exit code.
