@@ -7,11 +7,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/rkexec/rkexec/pkg/enter"
 	"github.com/rkexec/rkexec/pkg/statedir"
 )
-
-// namespaceTypes are the namespaces of a sandbox, in the order rkexec exec joins them.
-var namespaceTypes = []string{"user", "mnt", "net", "pid", "uts", "ipc", "cgroup", "time"}
 
 // infoOutput is `rkexec info`'s JSON.
 type infoOutput struct {
@@ -46,7 +44,7 @@ func newInfoCommand() *cobra.Command {
 // namespacesOf reads the namespace identities of pid, e.g. "net" → "net:[4026532008]".
 func namespacesOf(pid int) (map[string]string, error) {
 	out := map[string]string{}
-	for _, t := range namespaceTypes {
+	for _, t := range enter.NamespaceTypes() {
 		link, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, t))
 		if err != nil {
 			if os.IsNotExist(err) && t == "time" {

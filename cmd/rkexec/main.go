@@ -57,7 +57,7 @@ func runChild() int {
 	return child.Run(child.Opt{
 		ConfigEnvKey: childEnvKey,
 		InitEnvKey:   initEnvKey,
-		NewLog:       func(debug bool) *logrus.Logger { return newLogger("child", debug) },
+		NewLog:       func(debug bool) child.Logger { return newLogger("child", debug) },
 	})
 }
 

@@ -135,7 +135,7 @@ func runMain(f *runFlags, args []string) (int, error) {
 	if f.copyUpMode != "tmpfs+symlink" {
 		return 125, usageError{fmt.Errorf("invalid --copy-up-mode %q: the only mode is tmpfs+symlink", f.copyUpMode)}
 	}
-	if _, ok := child.Propagations[f.propagation]; !ok {
+	if _, ok := child.PropagationFlags(f.propagation); !ok {
 		return 125, usageError{fmt.Errorf("invalid --propagation %q: use rprivate, private, rslave, slave, rshared or shared", f.propagation)}
 	}
 	source, err := idmap.ParseSource(f.subidSource)

@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"syscall"
 
-	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	"github.com/rkexec/rkexec/pkg/message"
@@ -28,7 +27,14 @@ type Opt struct {
 	// InitEnvKey names the variable that carries the init's config (see package sandboxinit).
 	InitEnvKey string
 	// NewLog makes the logger for debug and error lines, given the config's debug switch.
-	NewLog func(debug bool) *logrus.Logger
+	NewLog func(debug bool) Logger
+}
+
+// Logger is what the child logs with; cmd/rkexec passes its logrus logger.
+type Logger interface {
+	Debugf(format string, args ...any)
+	Debug(args ...any)
+	Errorf(format string, args ...any)
 }
 
 // exitError carries the exit code the child should end with.
@@ -57,7 +63,7 @@ func Run(opt Opt) int {
 type child struct {
 	cfg      Config
 	opt      Opt
-	log      *logrus.Logger
+	log      Logger
 	from, to *os.File
 	// proc is /proc as opened before the target started.
 	proc *proctree.Proc

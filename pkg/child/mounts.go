@@ -7,19 +7,28 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Propagations are the --propagation values and their mount flags.
-var Propagations = map[string]uintptr{
-	"private":  unix.MS_PRIVATE,
-	"rprivate": unix.MS_REC | unix.MS_PRIVATE,
-	"shared":   unix.MS_SHARED,
-	"rshared":  unix.MS_REC | unix.MS_SHARED,
-	"slave":    unix.MS_SLAVE,
-	"rslave":   unix.MS_REC | unix.MS_SLAVE,
+// PropagationFlags returns the mount flags of a --propagation value, and whether it is one.
+func PropagationFlags(name string) (uintptr, bool) {
+	switch name {
+	case "private":
+		return unix.MS_PRIVATE, true
+	case "rprivate":
+		return unix.MS_REC | unix.MS_PRIVATE, true
+	case "shared":
+		return unix.MS_SHARED, true
+	case "rshared":
+		return unix.MS_REC | unix.MS_SHARED, true
+	case "slave":
+		return unix.MS_SLAVE, true
+	case "rslave":
+		return unix.MS_REC | unix.MS_SLAVE, true
+	}
+	return 0, false
 }
 
 // setupMounts sets the propagation of / and copies up dirs (tmpfs+symlink, RootlessKit's driver).
 func setupMounts(propagation string, copyUp []string) error {
-	flags, ok := Propagations[propagation]
+	flags, ok := PropagationFlags(propagation)
 	if !ok {
 		return fmt.Errorf("unknown propagation %q", propagation)
 	}

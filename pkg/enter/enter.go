@@ -23,8 +23,10 @@ import (
 	"github.com/rkexec/rkexec/pkg/reaper"
 )
 
-// NamespaceTypes are a sandbox's namespaces, in the order they are listed to nsexec.
-var NamespaceTypes = []string{"user", "mnt", "net", "pid", "uts", "ipc", "cgroup", "time"}
+// NamespaceTypes lists a sandbox's namespaces, in the order they are given to nsexec.
+func NamespaceTypes() []string {
+	return []string{"user", "mnt", "net", "pid", "uts", "ipc", "cgroup", "time"}
+}
 
 // Opt configures Run.
 type Opt struct {
@@ -255,7 +257,7 @@ func readExecReport(f *os.File) (pid, exitCode int) {
 // namespacesOf lists pid's namespaces to join; nsexec skips those the caller is already in.
 func namespacesOf(pid int) ([]nsenter.Namespace, error) {
 	var out []nsenter.Namespace
-	for _, t := range NamespaceTypes {
+	for _, t := range NamespaceTypes() {
 		path := fmt.Sprintf("/proc/%d/ns/%s", pid, t)
 		if _, err := os.Lstat(path); err != nil {
 			if errors.Is(err, os.ErrNotExist) && t == "time" {

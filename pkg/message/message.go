@@ -4,12 +4,12 @@
 // It is not a general RPC layer: each side sends the next message of the handshake and waits for the
 // one it expects; anything else, including a message of kind Error, ends the run.
 //
-//	parent                                  child (new user+mount ns)
+//	parent                                  child (new user+mount ns, started through nsexec,
+//	  |                                        |  whose maps the parent wrote during the start)
 //	  |---------- ParentHello ---------------->|
-//	  |<--------- ChildHello ------------------|  (child is in its new namespaces)
-//	  |  newuidmap/newgidmap <child pid>       |
-//	  |---------- IDMapsWritten -------------->|
-//	  |                                        |  re-exec to gain capabilities, mounts
+//	  |<--------- ChildHello ------------------|
+//	  |---------- IDMapsWritten -------------->|  (the single-mapping warning, if any, is printed)
+//	  |                                        |  mounts: propagation, copy-up
 //	  |<--------- UserNSReady -----------------|
 //	  |  network driver                        |
 //	  |---------- NetworkConfigured ---------->|  (empty for the host network)

@@ -11,7 +11,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
 
 	"github.com/rkexec/rkexec/pkg/child"
@@ -49,10 +48,16 @@ type Opt struct {
 	ChildEnvKey string
 	// TargetEnv is added to the target's environment (ROOTLESSKIT_STATE_DIR and the like).
 	TargetEnv []string
-	// Log is where rkexec's own lines go.
-	Log *logrus.Logger
+	// Log is where rkexec's own lines go (the command line's logger).
+	Log Logger
 	// Stderr receives the one-line warning about a degraded id map.
 	Stderr io.Writer
+}
+
+// Logger is what the parent logs with; cmd/rkexec passes its logrus logger.
+type Logger interface {
+	Debugf(format string, args ...any)
+	Warnf(format string, args ...any)
 }
 
 // Error is a failure of rkexec itself, with the exit code to use and the step that failed.
