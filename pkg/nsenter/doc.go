@@ -69,12 +69,30 @@
 //
 // Stage 2 is pid 1 of a new pid namespace when CLONE_NEWPID was asked. It
 // calls setsid when Config.Setsid is set, and when a user namespace was
-// joined or created it calls setgroups(0) (unless /proc/self/setgroups says
-// deny) and becomes uid and gid 0 in it. Every fd above 2 is close-on-exec,
-// so the caller's ExtraFiles are still open in Go until it execs. Stage 2
-// stays non-dumpable when namespaces were joined (until its exec), so
-// processes already in them cannot ptrace it while it holds host fds.
+// joined or created it calls setgroups(0) and becomes uid and gid 0 in it.
+// setgroups is always tried: EPERM, the kernel's answer in a namespace whose
+// setgroups is "deny" (fixed by its creator before its gid map), leaves the
+// groups as they are, as for every process in such a namespace; any other
+// error fails Start. Every fd above 2 is close-on-exec, so the caller's
+// ExtraFiles are still open in Go until it execs. Stage 2 stays
+// non-dumpable when namespaces were joined (until its exec), so processes
+// already in them cannot ptrace it while it holds host fds.
+//
+// # No path after a join
+//
+// A joined mount namespace is the sandbox's: its root may mount anything,
+// a fake /proc included. So once stage 1 has joined (or unshared) a mount
+// namespace, no stage opens or stats a path. The namespace files, and
+// /proc/self/ns to skip a namespace that is already ours, are opened before
+// the first setns. Close-on-exec uses close_range(CLOSE_RANGE_CLOEXEC)
+// (Linux 5.11); where it fails, stage 0 opens the caller's /proc (it must
+// be a procfs, or Start fails) and stage 2 lists self/fd through that fd.
+// Go code in stage 2 runs in the joined namespaces and is on its own.
 //
 // Each stage has a parent-death signal (SIGKILL) tied to the thread that
-// called Start, re-armed after every credential change, which clears it.
+// called Start, re-armed after every credential change, which clears it;
+// after arming, a stage checks that the caller still lives, with a pidfd or,
+// before Linux 5.3, getppid(). A stage 2 in a pid namespace below the
+// caller's sees getppid() 0 either way; stage 0 (which does see the caller)
+// then checks again after stage 2's "ready", before it sends "go".
 package nsenter

@@ -11,12 +11,15 @@ import (
 	"maps"
 	"os"
 	"os/exec"
+	"os/user"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -31,8 +34,12 @@ import (
 //	NSENTER_TEST_HOLD=1     stage 2 waits for stdin EOF after its report
 //	NSENTER_TEST_HELPER=hold     a namespace holder (see startHolder)
 //	NSENTER_TEST_HELPER=caller   a Go caller of Start (see TestParentDeath)
+//	NSENTER_TEST_HELPER=fakeproc stage 2 that fakes its /proc (see startFakeProcHolder)
 func TestMain(m *testing.M) {
 	if IsStage2() {
+		if os.Getenv("NSENTER_TEST_HELPER") == "fakeproc" {
+			os.Exit(fakeProcMain())
+		}
 		os.Exit(stage2Main())
 	}
 	switch os.Getenv("NSENTER_TEST_HELPER") {
@@ -60,7 +67,7 @@ type report struct {
 	ProcEnvironLeak       bool
 	ProcEnvironStage      bool
 	NonCloexecFDs         []int
-	MarkerOpen            bool // fd 3, the test's ExtraFiles[0]
+	MarkerOpen            bool // fd 3, the test's ExtraFiles[0] (fcntl, not /proc)
 	MarkerCloexec         bool
 	Dumpable              int
 	StageAfterUnsetIsGone bool
@@ -93,15 +100,11 @@ func stage2Main() int {
 	r.ProcEnvironLeak = bytes.Contains(environ, []byte("NSEXEC_INITPIPE")) ||
 		bytes.Contains(environ, []byte("NSEXEC_LOGPIPE"))
 	r.ProcEnvironStage = bytes.Contains(environ, []byte("\x00"+EnvStage+"=2\x00"))
-	entries, _ := os.ReadDir("/proc/self/fd")
-	for _, e := range entries {
-		fd, err := strconv.Atoi(e.Name())
-		if err != nil || fd < 3 {
-			continue
-		}
+	// fcntl, not /proc/self/fd: the /proc of a joined mount namespace may lie.
+	for fd := 3; fd < 1024; fd++ {
 		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
 		if err != nil {
-			continue // the directory fd of ReadDir, closed by now
+			continue // not open
 		}
 		if fd == 3 {
 			r.MarkerOpen, r.MarkerCloexec = true, flags&unix.FD_CLOEXEC != 0
@@ -150,6 +153,7 @@ type startOpts struct {
 	hold      bool // stage 2 waits for stdin EOF after its report
 	exitCode  int
 	raw       []byte // a bootstrap message to send instead of cfg's
+	attr      *syscall.SysProcAttr
 }
 
 // startStage2 starts the test binary through Start and returns its process,
@@ -180,6 +184,7 @@ func startStage2(t *testing.T, cfg Config, o startOpts) (*run, error) {
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, os.Stderr
 	cmd.ExtraFiles = []*os.File{marker}
+	cmd.SysProcAttr = o.attr
 	var p *Process
 	if o.raw != nil {
 		p, err = startWithBootstrap(cmd, o.raw, o.writeMaps)
@@ -329,6 +334,15 @@ func writeSingleMap(pid int) error {
 	return nil
 }
 
+// lockUntilCleanup keeps the test's goroutine on its thread until the
+// cleanups registered after it have run. A holder dies with the thread that
+// started it (Pdeathsig, or Start's parent-death signal); unlocked, that
+// thread could be the one a subtest locks in filterSyscalls and ends.
+func lockUntilCleanup(t *testing.T) {
+	runtime.LockOSThread()
+	t.Cleanup(runtime.UnlockOSThread)
+}
+
 // holder is a process of the test binary sitting in namespaces of its own.
 type holder struct {
 	pid      int
@@ -350,6 +364,7 @@ func startHolder(t *testing.T, flags uintptr, userns bool) holder {
 		attr.GidMappings = []syscall.SysProcIDMap{{ContainerID: 0, HostID: os.Getegid(), Size: 1}}
 	}
 	cmd.SysProcAttr = attr
+	lockUntilCleanup(t)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -412,4 +427,181 @@ func callerMain() int {
 	_, _ = p.Wait()
 	w.Close()
 	return 0
+}
+
+// fakeProcHolder is a stage 2 (started through Start) alone in a new user
+// and mount namespace whose /proc is a tmpfs, as a sandbox's root may make
+// it: self/setgroups says "deny" and self/fd is empty. Its ids are mapped to
+// subordinate ids only, so none of the caller's groups is mapped in it.
+type fakeProcHolder struct {
+	pid    int
+	gidMap string // as the host sees it
+}
+
+func (h fakeProcHolder) ns(typ string) Namespace {
+	return Namespace{Type: typ, Path: fmt.Sprintf("/proc/%d/ns/%s", h.pid, typ)}
+}
+
+// startFakeProcHolder starts a fakeProcHolder that lives until the test ends.
+func startFakeProcHolder(t *testing.T) fakeProcHolder {
+	t.Helper()
+	writeMaps := func(pid int) error { // root: 100000-165535, setgroups left at allow
+		for _, f := range []string{"uid_map", "gid_map"} {
+			if err := os.WriteFile(fmt.Sprintf("/proc/%d/%s", pid, f), []byte("0 100000 65536\n"), 0); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if !privileged() {
+		// newuidmap/newgidmap leave setgroups at allow, which a map written
+		// by an unprivileged process itself cannot.
+		me, err := user.Current()
+		if err != nil {
+			t.Fatal(err)
+		}
+		uidStart, uidCount := subidRange(t, "/etc/subuid", me)
+		gidStart, gidCount := subidRange(t, "/etc/subgid", me)
+		newuidmap, err1 := exec.LookPath("newuidmap")
+		newgidmap, err2 := exec.LookPath("newgidmap")
+		prereq(t, err1 == nil && err2 == nil, "newuidmap and newgidmap (package uidmap): %v %v", err1, err2)
+		writeMaps = func(pid int) error {
+			for _, m := range [][]string{
+				{newuidmap, strconv.Itoa(pid), "0", strconv.Itoa(uidStart), strconv.Itoa(uidCount)},
+				{newgidmap, strconv.Itoa(pid), "0", strconv.Itoa(gidStart), strconv.Itoa(gidCount)},
+			} {
+				if out, err := exec.Command(m[0], m[1:]...).CombinedOutput(); err != nil {
+					return fmt.Errorf("%s: %w: %s", strings.Join(m, " "), err, bytes.TrimSpace(out))
+				}
+			}
+			return nil
+		}
+	}
+	inR, inW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	outR, outW, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(selfExe(t))
+	cmd.Env = append(os.Environ(), "NSENTER_TEST_HELPER=fakeproc")
+	lockUntilCleanup(t)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, os.Stderr
+	p, err := Start(cmd, Config{Unshare: unix.CLONE_NEWUSER | unix.CLONE_NEWNS}, writeMaps)
+	inR.Close()
+	outW.Close()
+	if err != nil {
+		inW.Close()
+		outR.Close()
+		t.Fatalf("start the fake-/proc holder: %v", err)
+	}
+	t.Cleanup(func() {
+		inW.Close()
+		outR.Close()
+		_, _ = p.Wait()
+	})
+	line, err := bufio.NewReader(outR).ReadString('\n')
+	if line != "ready\n" {
+		t.Fatalf("fake-/proc holder: %q, %v", line, err)
+	}
+	h := fakeProcHolder{pid: p.Stage2PID, gidMap: readTrim(fmt.Sprintf("/proc/%d/gid_map", p.Stage2PID))}
+	// The fake must be in place, or the tests using it prove nothing.
+	fake := fmt.Sprintf("/proc/%d/root/proc/self/setgroups", h.pid)
+	if got := readTrim(fake); got != "deny" {
+		t.Fatalf("%s = %q, want the fake deny", fake, got)
+	}
+	if got := readTrim(fmt.Sprintf("/proc/%d/setgroups", h.pid)); got != "allow" {
+		t.Fatalf("the holder's real setgroups is %q, want allow", got)
+	}
+	return h
+}
+
+// fakeProcMain is the stage 2 of startFakeProcHolder: root in its new user
+// and mount namespaces, it hides the real /proc.
+func fakeProcMain() int {
+	steps := []struct {
+		what string
+		do   func() error
+	}{
+		// Dumpable again (the id change cleared it), so that an unprivileged
+		// test, which owns our user namespace, may open /proc/<us>/ns/*.
+		{"dumpable", func() error { return unix.Prctl(unix.PR_SET_DUMPABLE, 1, 0, 0, 0) }},
+		// Nothing below propagates back to the test's mount namespace.
+		{"make / private", func() error { return unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, "") }},
+		{"tmpfs on /proc", func() error { return unix.Mount("fakeproc", "/proc", "tmpfs", 0, "mode=0755") }},
+		{"mkdir /proc/self/fd", func() error { return os.MkdirAll("/proc/self/fd", 0o755) }},
+		{"write /proc/self/setgroups", func() error { return os.WriteFile("/proc/self/setgroups", []byte("deny\n"), 0o644) }},
+	}
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			fmt.Printf("fakeproc: %s: %v\n", s.what, err)
+			return 1
+		}
+	}
+	fmt.Println("ready")
+	_, _ = io.Copy(io.Discard, os.Stdin)
+	return 0
+}
+
+// inGIDMap reports whether the host gid g is mapped in a gid_map (as the
+// host reads it: "inside outside count" lines).
+func inGIDMap(gidMap string, g int) bool {
+	for _, l := range strings.Split(gidMap, "\n") {
+		var in, out, n int
+		if _, err := fmt.Sscan(l, &in, &out, &n); err == nil && g >= out && g < out+n {
+			return true
+		}
+	}
+	return false
+}
+
+// statusGroups returns the Groups line of /proc/<pid>/status (host view).
+func statusGroups(t *testing.T, pid int) []int {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, "Groups:"); ok {
+			var gs []int
+			for _, f := range strings.Fields(rest) {
+				g, err := strconv.Atoi(f)
+				if err != nil {
+					t.Fatalf("Groups line %q", l)
+				}
+				gs = append(gs, g)
+			}
+			return gs
+		}
+	}
+	t.Fatalf("no Groups line in /proc/%d/status", pid)
+	return nil
+}
+
+// filterSyscalls makes the given syscalls fail with the given errno in the
+// calling thread and in every process it starts from now on: nsexec then
+// meets the errors of a kernel or a seccomp profile it cannot otherwise be
+// tested against. The thread stays locked, so it ends with the test's
+// goroutine and the filter never runs other code. (No architecture check:
+// the test binary makes native syscalls only.)
+func filterSyscalls(t *testing.T, errnos map[uintptr]syscall.Errno) {
+	t.Helper()
+	runtime.LockOSThread() // never unlocked, on purpose
+	// Load seccomp_data.nr, then one test per syscall.
+	prog := []unix.SockFilter{{Code: unix.BPF_LD | unix.BPF_W | unix.BPF_ABS, K: 0}}
+	for nr, e := range errnos {
+		prog = append(prog,
+			unix.SockFilter{Code: unix.BPF_JMP | unix.BPF_JEQ | unix.BPF_K, K: uint32(nr), Jt: 0, Jf: 1},
+			unix.SockFilter{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ERRNO | uint32(e)})
+	}
+	prog = append(prog, unix.SockFilter{Code: unix.BPF_RET | unix.BPF_K, K: unix.SECCOMP_RET_ALLOW})
+	if err := unix.Prctl(unix.PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); err != nil {
+		t.Fatalf("PR_SET_NO_NEW_PRIVS: %v", err)
+	}
+	fprog := unix.SockFprog{Len: uint16(len(prog)), Filter: &prog[0]}
+	_, _, e := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, 0, uintptr(unsafe.Pointer(&fprog)))
+	prereq(t, e == 0, "seccomp filter: %v", e)
 }

@@ -17,6 +17,15 @@
  * the Go caller, which reaps them; stage 2 is the process it waits for.
  * (PR_SET_NAME allows 15 characters, hence the short names.)
  *
+ * No path after a join: once stage 1 has joined a mount namespace (or
+ * unshared one, a copy of what it joined), every path it or stage 2 could
+ * open resolves in a tree that the sandbox's root may have rearranged, /proc
+ * included (a tmpfs over /proc can say anything). So every decision that
+ * needs a file is taken, or its fd opened, before the joins: the namespace
+ * files and /proc/self/ns are opened first in stage 1, the caller's /proc is
+ * opened by stage 0 when close_range cannot be used, and setgroups(2) is
+ * tried rather than /proc/self/setgroups read.
+ *
  * Errors: bail() writes one JSON line naming the stage and the step on the
  * log fd, tells stage 0 (so it does not guess), and exits 1. Stage 0 then
  * kills what it spawned, reports the pids so the caller can reap them, and
@@ -42,9 +51,9 @@
 
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 
@@ -58,6 +67,9 @@
 #endif
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
+#endif
+#ifndef PROC_SUPER_MAGIC
+#define PROC_SUPER_MAGIC 0x9fa0
 #endif
 
 extern char **environ;
@@ -95,6 +107,8 @@ static struct {
 	int sync2[2];		/* [0] stage 0, [1] stage 2 */
 	pid_t caller;		/* the Go process that started stage 0 */
 	int caller_pidfd;	/* -1 without pidfd_open */
+	int procfd;		/* the caller's /proc, opened by stage 0 when
+				 * close_range cannot set close-on-exec; else -1 */
 	pid_t stage1_pid, stage2_pid;	/* as seen by stage 0 */
 	struct shared_page *shared;
 	uint8_t *buf;		/* the bootstrap message; config points into it */
@@ -108,6 +122,7 @@ static struct {
 	.sync1 = { -1, -1 },
 	.sync2 = { -1, -1 },
 	.caller_pidfd = -1,
+	.procfd = -1,
 };
 
 static jmp_buf stage_env;
@@ -326,17 +341,31 @@ static int parse_fd(const char *name, const char *s)
 	return (int)v;
 }
 
+/*
+ * caller_alive says whether the Go caller still runs. A pidfd answers
+ * exactly. Without one (Linux < 5.3) getppid() does in stages 0 and 1, which
+ * are in the caller's pid namespace: a dead caller's children are reparented
+ * to a process that existed before, so with another pid. Stage 2 may be in
+ * a pid namespace below the caller's (joined or created), where the caller
+ * and whoever inherits its children are invisible: getppid() is 0 whether
+ * the caller lives or not. That 0 is accepted here because stage 0 checks
+ * the caller again after stage 2's "ready", which stage 2 sends after its
+ * last arm_pdeathsig(), and stage 2 runs nothing of the caller's before
+ * stage 0's "go" (it exits at EOF instead): so the caller was alive after
+ * the signal was armed, and its death kills stage 2.
+ */
 static bool caller_alive(void)
 {
+	pid_t ppid;
+
 	if (st.caller_pidfd >= 0) {
 		struct pollfd p = {.fd = st.caller_pidfd,.events = POLLIN };
 		int r;
 		while ((r = poll(&p, 1, 0)) < 0 && errno == EINTR) ;
 		return r == 0;
 	}
-	/* Without pidfds: a parent outside our pid namespace shows as 0. */
-	pid_t ppid = getppid();
-	return ppid == st.caller || ppid == 0;
+	ppid = getppid();
+	return ppid == st.caller || (ppid == 0 && st.stage == STAGE_INIT);
 }
 
 /*
@@ -399,52 +428,78 @@ static void set_root_ids(void)
 		bail("setresuid 0");
 }
 
-/* setgroups_allowed says whether /proc/self/setgroups lets us call
- * setgroups(2); "deny" is what an unprivileged single mapping needs. */
-static bool setgroups_allowed(void)
-{
-	char buf[16] = { 0 };
-	int fd = open("/proc/self/setgroups", O_RDONLY | O_CLOEXEC);
-	ssize_t r;
-
-	if (fd < 0)
-		return true;	/* no such file: try, and report the failure */
-	r = read_full(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	return !(r >= 4 && strncmp(buf, "deny", 4) == 0);
-}
-
-/* become_root drops supplementary groups (when allowed) and takes uid and
- * gid 0 of the user namespace this stage is in. */
+/*
+ * become_root drops the supplementary groups and takes uid and gid 0 of the
+ * user namespace this stage is in.
+ *
+ * setgroups(2) is always tried: /proc/self/setgroups would be read in the
+ * joined mount namespace, whose /proc the sandbox may have replaced. EPERM
+ * is the kernel's answer when the namespace denies it (kernel/groups.c:
+ * may_setgroups() needs CAP_SETGID in the namespace, which setns and unshare
+ * gave us, and userns_may_setgroups(): a gid map, which set_root_ids() in
+ * stage 1 already relied on, and setgroups not "deny"). "deny" is fixed by
+ * whoever created the namespace before writing its gid map, usually an
+ * unprivileged creator with a single mapping; every process in such a
+ * namespace keeps the groups it came with, so ours are no more exposed than
+ * the sandbox's own. Any other error is fatal.
+ */
 static void become_root(void)
 {
-	if (setgroups_allowed() && setgroups(0, NULL) < 0)
+	if (setgroups(0, NULL) < 0 && errno != EPERM)
 		bail("setgroups 0");
 	set_root_ids();
 }
 
+/* close_range_cloexec says whether close_range(2) can set close-on-exec
+ * (Linux 5.11; ENOSYS before 5.9, EINVAL on 5.9 and 5.10, anything a
+ * seccomp profile chooses). The empty range at the top changes nothing. */
+static bool close_range_cloexec(void)
+{
+	return syscall(SYS_close_range, ~0U, ~0U, CLOSE_RANGE_CLOEXEC) == 0;
+}
+
+/*
+ * open_caller_proc opens the caller's /proc for cloexec_fds_from(), when
+ * close_range cannot be used. Stage 0 does it: it never joins anything, so
+ * this is the caller's /proc, where self/fd is really ours in stage 2 ("self"
+ * resolves in the pid namespace of that /proc, which sees stage 2). After
+ * the joins, /proc/self/fd could be a sandbox's empty directory, and the
+ * caller's fds would cross into the sandbox.
+ */
+static void open_caller_proc(void)
+{
+	struct statfs sfs;
+
+	st.procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (st.procfd < 0)
+		bail("close_range cannot set close-on-exec (Linux < 5.11 or seccomp), and open /proc");
+	if (fstatfs(st.procfd, &sfs) < 0)
+		bail("fstatfs /proc");
+	if (sfs.f_type != PROC_SUPER_MAGIC)
+		bailx("close_range cannot set close-on-exec (Linux < 5.11 or seccomp), and /proc is not a procfs (type %#lx)",
+		      (unsigned long)sfs.f_type);
+}
+
+/* cloexec_fds_from makes every fd from lowfd up close-on-exec: with
+ * close_range, or by listing self/fd in the caller's /proc (st.procfd). */
 static void cloexec_fds_from(int lowfd)
 {
 	DIR *d;
 	struct dirent *e;
+	int dfd;
 
-	if (syscall(SYS_close_range, lowfd, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
-		return;
-	if (errno != ENOSYS && errno != EINVAL)
-		bail("close_range %d CLOSE_RANGE_CLOEXEC", lowfd);
-	d = opendir("/proc/self/fd");
-	if (d == NULL) {
-		/* No /proc (a joined mount namespace may lack it): walk the limit. */
-		struct rlimit rl;
-		if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
-			bail("getrlimit RLIMIT_NOFILE");
-		for (rlim_t fd = lowfd; fd < rl.rlim_cur; fd++) {
-			int flags = fcntl((int)fd, F_GETFD);
-			if (flags >= 0 && fcntl((int)fd, F_SETFD, flags | FD_CLOEXEC) < 0)
-				bail("fcntl %d FD_CLOEXEC", (int)fd);
-		}
+	if (st.procfd < 0) {
+		/* Stage 0 found close_range able to do it. */
+		if (syscall(SYS_close_range, lowfd, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
+			bail("close_range %d CLOSE_RANGE_CLOEXEC", lowfd);
 		return;
 	}
+	dfd = openat(st.procfd, "self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		bail("open self/fd in the caller's /proc");
+	d = fdopendir(dfd);
+	if (d == NULL)
+		bail("fdopendir self/fd in the caller's /proc");
 	while ((errno = 0, e = readdir(d)) != NULL) {
 		int fd, flags;
 		if (e->d_name[0] < '0' || e->d_name[0] > '9')
@@ -459,7 +514,7 @@ static void cloexec_fds_from(int lowfd)
 			bail("fcntl %d FD_CLOEXEC", fd);
 	}
 	if (errno != 0)
-		bail("readdir /proc/self/fd");
+		bail("readdir self/fd in the caller's /proc");
 	closedir(d);
 }
 
@@ -602,6 +657,11 @@ static void stage0(void)
 		stage0_fail();	/* stage 2 logged it */
 	if (msg != SYNC_STAGE2_READY)
 		bailx("unexpected message %#x from stage-2", msg);
+	/* Stage 2 armed its parent-death signal before "ready": a caller alive
+	 * now will kill it by dying (what caller_alive() in stage 2 cannot
+	 * tell without a pidfd, in another pid namespace). */
+	if (!caller_alive())
+		bailx("the caller (pid %d) exited", st.caller);
 	if (report_pids() < 0)
 		bail("write the pids to the caller");
 	/* Only now may stage 2 run the caller's code: had we died before
@@ -728,6 +788,9 @@ static void stage2(void)
 	cloexec_fds_from(3);
 
 	/* Nothing below can fail and be reported: close the log first. */
+	if (st.procfd >= 0)
+		close(st.procfd);
+	st.procfd = -1;
 	if (st.caller_pidfd >= 0)
 		close(st.caller_pidfd);
 	if (st.logfd >= 0)
@@ -775,6 +838,8 @@ static void setup_stage0(const char *initpipe)
 		bail("pidfd_open %d", st.caller);
 
 	read_bootstrap();
+	if (!close_range_cloexec())
+		open_caller_proc();
 
 	/* Nothing in the namespaces we join may ptrace us while we hold
 	 * host resources. With nothing to join there is no such risk, and a

@@ -506,9 +506,16 @@ func TestStartRejects(t *testing.T) {
 }
 
 // TestParentDeath: when the Go caller is SIGKILLed, stage 2 dies with it.
+// Without pidfds (Linux < 5.3, here pidfd_open fails with ENOSYS) the stages
+// check the caller with getppid(), which is 0 for a stage 2 in a new pid
+// namespace.
 func TestParentDeath(t *testing.T) {
-	for _, pidns := range []bool{false, true} {
-		t.Run(fmt.Sprintf("pidns=%v", pidns), func(t *testing.T) {
+	for _, tc := range []struct{ pidns, nopidfd bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+		pidns := tc.pidns
+		t.Run(fmt.Sprintf("pidns=%v,nopidfd=%v", pidns, tc.nopidfd), func(t *testing.T) {
+			if tc.nopidfd {
+				filterSyscalls(t, map[uintptr]syscall.Errno{unix.SYS_PIDFD_OPEN: unix.ENOSYS})
+			}
 			cmd := exec.Command(selfExe(t))
 			cmd.Env = append(os.Environ(), "NSENTER_TEST_HELPER=caller")
 			if pidns {
@@ -662,5 +669,116 @@ func TestBadEnvironment(t *testing.T) {
 	want := "nsexec stage-0: " + EnvInitPipe + "=3x: not an fd number"
 	if len(errs) != 1 || errs[0].Msg != want {
 		t.Fatalf("errors %v, want [%s]", errs, want)
+	}
+}
+
+// TestSetgroupsIgnoresSandboxProc: a sandbox's root controls the mount
+// namespace that `rkexec exec` joins, so it can mount a /proc whose
+// self/setgroups says deny. Stage 2 must still drop the caller's
+// supplementary groups (the namespace really allows it); otherwise the
+// command would keep them (the docker group...) within the sandbox's reach.
+// Stage 2's groups are read from the outside, on the host's /proc.
+func TestSetgroupsIgnoresSandboxProc(t *testing.T) {
+	h := startFakeProcHolder(t)
+	var attr *syscall.SysProcAttr
+	groups := []int{4242, 4343}
+	if privileged() {
+		attr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 0, Gid: 0, Groups: []uint32{4242, 4343}}}
+	} else {
+		var err error
+		if groups, err = os.Getgroups(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var unmapped []int
+	for _, g := range groups {
+		if !inGIDMap(h.gidMap, g) {
+			unmapped = append(unmapped, g)
+		}
+	}
+	prereq(t, len(unmapped) > 0, "a supplementary group of the caller not mapped in the holder (groups %v, gid_map %q)", groups, h.gidMap)
+
+	r, rep := mustStart(t, Config{Join: []Namespace{h.ns("user"), h.ns("mnt")}}, startOpts{hold: true, attr: attr})
+	if privileged() { // unprivileged, the test may not read a non-dumpable stage 2's ns links
+		for _, typ := range []string{"user", "mnt"} {
+			if got, want := nsInode(t, r.p.Stage2PID, typ), nsInode(t, h.pid, typ); got != want {
+				t.Fatalf("stage 2 is not in the holder's %s namespace", typ)
+			}
+		}
+	}
+	got := statusGroups(t, r.p.Stage2PID)
+	for _, g := range got {
+		if !inGIDMap(h.gidMap, g) {
+			t.Errorf("stage 2 kept the caller's group %d (Groups %v, caller's %v, holder's gid_map %q; getgroups in stage 2: %v)",
+				g, got, groups, h.gidMap, rep.Groups)
+		}
+	}
+	if rep.Uid != 0 || rep.Gid != 0 {
+		t.Errorf("stage 2 is %d:%d in the holder's user namespace, want 0:0", rep.Uid, rep.Gid)
+	}
+	r.finish(t)
+}
+
+// TestCloexecFallbackIgnoresSandboxProc: without close_range (Linux < 5.11,
+// or a seccomp profile refusing it), stage 2 must still make every fd
+// close-on-exec, even when the joined mount namespace's /proc/self/fd is an
+// empty directory: the listing it walks must be the host's.
+func TestCloexecFallbackIgnoresSandboxProc(t *testing.T) {
+	h := startFakeProcHolder(t)
+	for _, e := range []syscall.Errno{unix.ENOSYS, unix.EINVAL, unix.EPERM} {
+		t.Run(e.Error(), func(t *testing.T) {
+			filterSyscalls(t, map[uintptr]syscall.Errno{unix.SYS_CLOSE_RANGE: e})
+			r, rep := mustStart(t, Config{Join: []Namespace{h.ns("user"), h.ns("mnt")}}, startOpts{hold: true})
+			if !rep.MarkerOpen || !rep.MarkerCloexec {
+				t.Errorf("ExtraFiles[0] in stage 2: open %v, close-on-exec %v; want both", rep.MarkerOpen, rep.MarkerCloexec)
+			}
+			if len(rep.NonCloexecFDs) != 0 {
+				t.Errorf("fds without close-on-exec in stage 2: %v", rep.NonCloexecFDs)
+			}
+			r.finish(t)
+		})
+	}
+}
+
+// TestSetgroupsErrors: in a user namespace whose setgroups is deny,
+// setgroups(2) fails with EPERM (kernel/groups.c: may_setgroups), and stage
+// 2 goes on with the groups it has; any other error is fatal.
+func TestSetgroupsErrors(t *testing.T) {
+	h := startHolder(t, unix.CLONE_NEWNET, true) // Go writes setgroups deny
+	if got := readTrim(fmt.Sprintf("/proc/%d/setgroups", h.pid)); got != "deny" {
+		t.Fatalf("holder's setgroups %q, want deny", got)
+	}
+	join := []Namespace{{"user", fmt.Sprintf("/proc/%d/ns/user", h.pid)}}
+	for _, tc := range []struct {
+		name string
+		e    syscall.Errno
+		msg  string // strerror
+	}{
+		{"deny", 0, ""},
+		{"EPERM", unix.EPERM, ""},
+		{"EIO", unix.EIO, "Input/output error"},
+		{"EINVAL", unix.EINVAL, "Invalid argument"},
+	} {
+		e := tc.e
+		t.Run(tc.name, func(t *testing.T) {
+			if e != 0 {
+				filterSyscalls(t, map[uintptr]syscall.Errno{unix.SYS_SETGROUPS: e})
+			}
+			r, err := startStage2(t, Config{Join: join}, startOpts{})
+			if e == 0 || e == unix.EPERM {
+				if err != nil {
+					t.Fatalf("Start: %v", err)
+				}
+				if rep := r.report(t); rep.Uid != 0 || rep.Gid != 0 {
+					t.Errorf("stage 2 is %d:%d, want 0:0", rep.Uid, rep.Gid)
+				}
+				r.finish(t)
+				return
+			}
+			want := "nsexec stage-2: setgroups 0: " + tc.msg
+			if err == nil || err.Error() != want || !errors.Is(err, e) {
+				t.Fatalf("error %v, want %q", err, want)
+			}
+		})
 	}
 }
