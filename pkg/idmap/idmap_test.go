@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 )
 
@@ -174,21 +175,21 @@ func TestMakePlanDynamic(t *testing.T) {
 func TestAutoRunsGetsubidsOnlyWhenNSSwitchNamesASubidSource(t *testing.T) {
 	host := fakeHost(t, "alice:100000:65536\n", "alice:100000:65536\n", true)
 	host.LookPath = func(name string) (string, error) { return "/usr/bin/" + name, nil }
-	ran := false
-	host.Getsubids = func(string, string, bool) ([]Range, error) { ran = true; return []Range{{300000, 5}}, nil }
+	var ran atomic.Bool // getsubids runs for uids and gids side by side
+	host.Getsubids = func(string, string, bool) ([]Range, error) { ran.Store(true); return []Range{{300000, 5}}, nil }
 	nsswitch := filepath.Join(t.TempDir(), "nsswitch.conf")
 
 	os.WriteFile(nsswitch, []byte("passwd: files\n# subid: sss\n"), 0o644)
 	host.NSSwitchFile = nsswitch
 	plan, err := MakePlan(alice, SourceAuto, host)
-	if err != nil || ran || fileContent(plan.UIDMap) != "0 1000 1\n1 100000 65536\n" {
-		t.Fatalf("no subid line: ran getsubids %v, plan %+v, %v", ran, plan, err)
+	if err != nil || ran.Load() || fileContent(plan.UIDMap) != "0 1000 1\n1 100000 65536\n" {
+		t.Fatalf("no subid line: ran getsubids %v, plan %+v, %v", ran.Load(), plan, err)
 	}
 
 	os.WriteFile(nsswitch, []byte("passwd: files\nsubid: sss\n"), 0o644)
 	plan, err = MakePlan(alice, SourceAuto, host)
-	if err != nil || !ran || fileContent(plan.UIDMap) != "0 1000 1\n1 300000 5\n" {
-		t.Fatalf("subid: sss: ran getsubids %v, plan %+v, %v", ran, plan, err)
+	if err != nil || !ran.Load() || fileContent(plan.UIDMap) != "0 1000 1\n1 300000 5\n" {
+		t.Fatalf("subid: sss: ran getsubids %v, plan %+v, %v", ran.Load(), plan, err)
 	}
 }
 
