@@ -29,6 +29,8 @@ const (
 	envRkexecStateDir = "RKEXEC_STATE_DIR"
 	envRkexecName     = "RKEXEC_NAME"
 	envXDGRuntimeDir  = "XDG_RUNTIME_DIR"
+	envListenPID      = "LISTEN_PID" // systemd socket activation
+	envListenFDs      = "LISTEN_FDS" // systemd socket activation
 )
 
 // init keeps the main goroutine on the main thread. The per-thread state that nsexec leaves there (the
@@ -36,13 +38,16 @@ const (
 func init() { runtime.LockOSThread() }
 
 func main() {
+	if os.Getenv(initEnvKey) != "" {
+		// nsexec's stage 2 in new namespaces, or the process a reaping init starts for socket activation.
+		os.Unsetenv(nsenter.EnvStage)
+		os.Exit(sandboxinit.Run(initEnvKey, os.Stderr))
+	}
 	if nsenter.IsStage2() {
 		os.Unsetenv(nsenter.EnvStage)
 		switch {
 		case os.Getenv(execEnvKey) != "":
 			os.Exit(execStage2(execEnvKey))
-		case os.Getenv(initEnvKey) != "":
-			os.Exit(sandboxinit.Run(initEnvKey, os.Stderr))
 		case os.Getenv(childEnvKey) != "":
 			os.Exit(runChild())
 		}

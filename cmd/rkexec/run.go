@@ -159,6 +159,7 @@ func runMain(f *runFlags, args []string) (int, error) {
 		return 125, &parent.Error{Code: 125, Step: "id maps", Err: err}
 	}
 	return parent.Run(parent.Opt{
+		ListenFDs:   listenFDs(),
 		Name:        name,
 		StateDir:    stateDir,
 		Target:      args,
@@ -180,6 +181,27 @@ func runMain(f *runFlags, args []string) (int, error) {
 		Log:    log,
 		Stderr: os.Stderr,
 	})
+}
+
+// listenFDs is the number of systemd socket-activation fds passed to this process (LISTEN_PID is ours).
+// They were inherited across exec, so they are not close-on-exec; an fd that is, or is not open, is
+// one of this process's own (the fds were not really passed), and activation is ignored.
+func listenFDs() int {
+	if os.Getenv(envListenPID) != strconv.Itoa(os.Getpid()) {
+		return 0
+	}
+	n, err := strconv.Atoi(os.Getenv(envListenFDs))
+	if err != nil || n <= 0 {
+		return 0
+	}
+	for fd := 3; fd < 3+n; fd++ {
+		flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+		if err != nil || flags&unix.FD_CLOEXEC != 0 {
+			fmt.Fprintf(os.Stderr, "rkexec: warning: %s=%d but fd %d was not passed: ignoring socket activation\n", envListenFDs, n, fd)
+			return 0
+		}
+	}
+	return n
 }
 
 // checkNamespaces turns the namespace flags into CLONE_NEW* flags and resolves --reaper.

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -166,7 +167,9 @@ func (c *child) runTarget() int {
 		return 125
 	}
 	var pid int
-	if c.cfg.Namespaces == 0 {
+	// Socket activation needs LISTEN_PID set to the target's own pid, which only a process that then
+	// becomes the target can do: the init.
+	if c.cfg.Namespaces == 0 && c.cfg.ListenFDs == 0 {
 		pid, err = c.startTarget(path, env)
 	} else {
 		pid, err = c.startInit(env)
@@ -224,6 +227,15 @@ func (c *child) startInit(env []string) (int, error) {
 		MountProc: pidns,
 		Reaper:    pidns && c.cfg.Reaper,
 	}
+	var listenFiles []*os.File
+	if n := c.cfg.ListenFDs; n > 0 {
+		initCfg.Target.PreserveFDs = n
+		initCfg.Target.ListenPID = true
+		initCfg.Target.Env = process.MergeEnv(env, "LISTEN_FDS="+strconv.Itoa(n))
+		for fd := 3; fd < 3+n; fd++ {
+			listenFiles = append(listenFiles, os.NewFile(uintptr(fd), "listen-fd-"+strconv.Itoa(fd)))
+		}
+	}
 	b, err := json.Marshal(initCfg)
 	if err != nil {
 		return 0, fmt.Errorf("encoding the init config: %w", err)
@@ -240,6 +252,8 @@ func (c *child) startInit(env []string) (int, error) {
 		Stdin:  os.Stdin,
 		Stdout: os.Stdout,
 		Stderr: os.Stderr,
+		// The activation sockets keep their numbers, 3 and up.
+		ExtraFiles: listenFiles,
 	}
 	p, err := nsenter.Start(cmd, nsenter.Config{Unshare: unshare, Hostname: c.cfg.Hostname}, nil)
 	if err != nil {

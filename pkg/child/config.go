@@ -13,6 +13,8 @@ type Config struct {
 	Hostname string `json:"hostname,omitempty"`
 	// Reaper runs the target under a PID 1 that reaps orphans; only with a new pid namespace.
 	Reaper bool `json:"reaper,omitempty"`
+	// ListenFDs is the number of systemd socket-activation fds, at 3 and up, to hand to the target.
+	ListenFDs int `json:"listen_fds,omitempty"`
 	// Propagation is the mount propagation of / ("rprivate", "rslave", ...).
 	Propagation string `json:"propagation"`
 	// StateDir is the sandbox's state directory; StateDirCreated says whether rkexec made it.

@@ -34,6 +34,8 @@ type Opt struct {
 	CopyUp []string
 	// Propagation is the mount propagation of / inside.
 	Propagation string
+	// ListenFDs is the number of systemd socket-activation fds (3 and up) to hand to the target.
+	ListenFDs int
 	// Namespaces are the CLONE_NEW* flags of extra namespaces for the target (pid, uts, ipc, cgroup, time).
 	Namespaces uintptr
 	// Hostname is set in the new UTS namespace; needs CLONE_NEWUTS.
@@ -133,6 +135,13 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 	}
 	defer childW.Close()
 
+	// ExtraFiles start at fd 3: the activation sockets keep their numbers, the pipes and the lock follow.
+	n := opt.ListenFDs
+	var files []*os.File
+	for fd := 3; fd < 3+n; fd++ {
+		files = append(files, os.NewFile(uintptr(fd), "listen-fd-"+strconv.Itoa(fd)))
+	}
+	files = append(files, childR, childW, dir.LockFile())
 	cfg := child.Config{
 		Target:          opt.Target,
 		CopyUp:          opt.CopyUp,
@@ -143,8 +152,8 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 		StateDir:        dir.Path,
 		StateDirCreated: dir.Created,
 		Debug:           opt.Debug,
-		// ExtraFiles start at fd 3, in this order.
-		FDs: child.FDs{FromParent: 3, ToParent: 4, Lock: 5},
+		ListenFDs:       opt.ListenFDs,
+		FDs:             child.FDs{FromParent: 3 + n, ToParent: 4 + n, Lock: 5 + n},
 	}
 	b, err := json.Marshal(cfg)
 	if err != nil {
@@ -161,7 +170,7 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 		Stdin:      os.Stdin,
 		Stdout:     os.Stdout,
 		Stderr:     os.Stderr,
-		ExtraFiles: []*os.File{childR, childW, dir.LockFile()},
+		ExtraFiles: files,
 	}
 	var mapsErr error
 	writeMaps := func(pid int) error {

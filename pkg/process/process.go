@@ -32,6 +32,9 @@ type Spec struct {
 	NoNewPrivs bool `json:"no_new_privs,omitempty"`
 	// PreserveFDs is how many fds after stderr (3, 4, ...) the command inherits.
 	PreserveFDs int `json:"preserve_fds,omitempty"`
+	// ListenPID sets LISTEN_PID to the command's pid, for systemd socket activation (the sockets are
+	// the preserved fds and Env has LISTEN_FDS): sd_listen_fds() accepts them only in that process.
+	ListenPID bool `json:"listen_pid,omitempty"`
 	// ParentDeathSignal is the signal the command gets when its parent dies; 0 clears nsexec's.
 	ParentDeathSignal int `json:"parent_death_signal,omitempty"`
 	// Detach starts the command as a child, reports its pid on ExecSyncFD (a unix socket) and returns,
@@ -90,7 +93,11 @@ func execSpec(s Spec) error {
 	if s.Detach {
 		return startDetached(s, path)
 	}
-	err = syscall.Exec(path, s.Args, s.Env)
+	env := s.Env
+	if s.ListenPID {
+		env = MergeEnv(env, "LISTEN_PID="+strconv.Itoa(os.Getpid()))
+	}
+	err = syscall.Exec(path, s.Args, env)
 	return &Error{Code: CodeOf(err), Err: fmt.Errorf("exec %s: %w", s.Args[0], err)}
 }
 

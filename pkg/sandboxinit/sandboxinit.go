@@ -14,6 +14,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -55,7 +56,7 @@ func Run(envKey string, stderr io.Writer) int {
 		err := process.Exec(cfg.Target)
 		return report(stderr, err)
 	}
-	return runReaper(cfg.Target, stderr)
+	return runReaper(cfg.Target, envKey, stderr)
 }
 
 func report(stderr io.Writer, err error) int {
@@ -76,7 +77,7 @@ func mountProc() error {
 }
 
 // runReaper runs the target as a child of PID 1 and waits for it.
-func runReaper(spec process.Spec, stderr io.Writer) int {
+func runReaper(spec process.Spec, envKey string, stderr io.Writer) int {
 	path, err := process.LookPath(spec.Args[0], spec.Env)
 	if err != nil {
 		return report(stderr, err)
@@ -87,6 +88,20 @@ func runReaper(spec process.Spec, stderr io.Writer) int {
 		Path: path, Args: spec.Args, Env: spec.Env,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+	}
+	if spec.ListenPID {
+		// Socket activation: LISTEN_PID must be the target's pid, known only inside the process
+		// that becomes it, so the target is started through this binary in the init role, without
+		// a reaper. /proc is the one this init mounted, before anything of the target ran.
+		b, err := json.Marshal(Config{Target: spec})
+		if err != nil {
+			return report(stderr, err)
+		}
+		cmd.Path, cmd.Args = "/proc/self/exe", []string{os.Args[0]}
+		cmd.Env = append(spec.Env[:len(spec.Env):len(spec.Env)], envKey+"="+string(b))
+		for fd := 3; fd < 3+spec.PreserveFDs; fd++ {
+			cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(fd), "listen-fd-"+strconv.Itoa(fd)))
+		}
 	}
 	if err := cmd.Start(); err != nil {
 		return report(stderr, err)
