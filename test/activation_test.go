@@ -22,7 +22,7 @@ func TestSocketActivation(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			sock := filepath.Join(dir, "s")
+			sock := filepath.Join(runtimeDirOf(t), "act.sock") // short: socket paths are limited to 108 bytes
 			ln, err := net.Listen("unix", sock)
 			if err != nil {
 				t.Fatal(err)
