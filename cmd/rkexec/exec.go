@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -14,6 +15,7 @@ import (
 
 	"github.com/rkexec/rkexec/pkg/enter"
 	"github.com/rkexec/rkexec/pkg/process"
+	"github.com/rkexec/rkexec/pkg/statedir"
 )
 
 // execFlags are `rkexec exec`'s flags, spelled as runc exec spells them.
@@ -101,6 +103,7 @@ func runExec(f *execFlags, args []string) (int, error) {
 	spec.Env = process.MergeEnv(spec.Env, f.env...)
 	code, err := enter.Run(enter.Opt{
 		SandboxPID:    box.ChildPID,
+		LockPath:      filepath.Join(box.StateDir, statedir.LockFile),
 		Spec:          spec,
 		SpecEnvKey:    execEnvKey,
 		TTY:           f.tty,

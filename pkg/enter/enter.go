@@ -7,6 +7,7 @@
 package enter
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +33,8 @@ func NamespaceTypes() []string {
 type Opt struct {
 	// SandboxPID is the process whose namespaces are the sandbox (its child_pid).
 	SandboxPID int
+	// LockPath is the sandbox's state directory lock, held by its rkexec.
+	LockPath string
 	// Spec is the command and how to run it.
 	Spec process.Spec
 	// SpecEnvKey names the variable that hands Spec to the process inside.
@@ -54,20 +57,11 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Run starts the command in the sandbox and returns its exit code (0 at once when detached).
 func Run(opt Opt) (int, error) {
-	sandboxNS, err := checkSandbox(opt.SandboxPID)
+	sandbox, err := pinSandbox(opt.SandboxPID, opt.LockPath)
 	if err != nil {
 		return 125, &Error{err}
 	}
-	// Pinned, so that the pid is known to be the same process once its namespaces are joined.
-	pidfd, err := unix.PidfdOpen(opt.SandboxPID, 0)
-	if err != nil {
-		return 125, &Error{fmt.Errorf("sandbox process %d: %w", opt.SandboxPID, err)}
-	}
-	defer unix.Close(pidfd)
-	joins, err := namespacesOf(opt.SandboxPID)
-	if err != nil {
-		return 125, &Error{err}
-	}
+	defer sandbox.close()
 	var term *terminal
 	if opt.TTY {
 		term, err = openTerminal(os.Stdin)
@@ -103,8 +97,8 @@ func Run(opt Opt) (int, error) {
 		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(fd), "preserved-"+strconv.Itoa(fd)))
 	}
 	// The command holds the other end, close-on-exec, until its execve: EOF means it exec'd or died.
-	// Before that it may send "exit N" (its failure) and, when detached, "pid" with the command's pid
-	// in SCM_CREDENTIALS, which the kernel translates from the sandbox's pid namespace to ours.
+	// Before that it may send "exit N" (its failure); when detached, the process inside sends
+	// "started" once the command runs, and waits for our "ack" before it exits.
 	execSyncR, execSyncW, err := execSyncPair()
 	if err != nil {
 		return 125, &Error{err}
@@ -117,25 +111,19 @@ func Run(opt Opt) (int, error) {
 	// Catch SIGCHLD and the relayed signals before the command can exit.
 	r := reaper.New()
 	defer r.Stop()
-	p, err := nsenter.Start(cmd, nsenter.Config{Join: joins, Setsid: opt.TTY}, nil)
+	p, err := nsenter.Start(cmd, nsenter.Config{Join: sandbox.joins, Setsid: opt.TTY}, nil)
 	execSyncW.Close()
 	if err != nil {
 		return 125, &Error{fmt.Errorf("joining the sandbox: %w", err)}
 	}
 	pid := p.Stage2PID
 	defer p.Release() // the reaper waits for it with wait4; Release only frees the handle
-	// Still the same sandbox process (not a reused pid) now that its namespace files were opened?
-	if err := unix.PidfdSendSignal(pidfd, 0, nil, 0); err != nil {
-		_ = unix.Kill(pid, unix.SIGKILL)    // it may have joined a process that replaced the sandbox
-		_, _ = unix.Wait4(pid, nil, 0, nil) // its status does not matter
-		return 125, &Error{fmt.Errorf("the sandbox ended while joining it: %w", err)}
-	}
 	if term != nil {
 		term.slave.Close()
 		term.slave = nil
 	}
 	if opt.Detach {
-		return detached(opt, pid, execSyncR, term, sandboxNS)
+		return detached(opt, pid, execSyncR, term)
 	}
 	if opt.PIDFile != "" {
 		if err := writePIDFile(opt.PIDFile, pid); err != nil {
@@ -174,7 +162,7 @@ func Run(opt Opt) (int, error) {
 
 // detached waits until the detached command runs (or failed to start), then returns without waiting
 // for it: the process nsexec started forked it and exits.
-func detached(opt Opt, pid int, execSync *os.File, term *terminal, sandboxNS userNamespace) (int, error) {
+func detached(opt Opt, pid int, execSync *os.File, term *terminal) (int, error) {
 	if term != nil {
 		if err := sendConsole(opt.ConsoleSocket, term.master); err != nil {
 			_ = unix.Kill(pid, unix.SIGKILL)    // the command would have no terminal
@@ -182,7 +170,7 @@ func detached(opt Opt, pid int, execSync *os.File, term *terminal, sandboxNS use
 			return 125, &Error{err}
 		}
 	}
-	commandPID, failure := readExecReport(execSync) // until EOF: the command exec'd, or failed
+	commandPID, failure := readExecReport(execSync, pid) // until EOF: the process inside exited
 	var ws unix.WaitStatus
 	for {
 		if _, err := unix.Wait4(pid, &ws, 0, nil); err != unix.EINTR {
@@ -191,15 +179,11 @@ func detached(opt Opt, pid int, execSync *os.File, term *terminal, sandboxNS use
 	}
 	switch {
 	case failure != 0:
-		return failure, nil // the command's process said why on stderr
+		return failure, nil // the process inside said why on stderr
 	case reaper.ExitCode(ws) != 0:
 		return reaper.ExitCode(ws), nil
 	case commandPID == 0:
-		return 125, &Error{errors.New("the detached command did not report its pid")}
-	}
-	// The report comes from inside the sandbox: believe a pid only if it is a process there.
-	if ns, err := userNamespaceOf(commandPID); err != nil || ns != sandboxNS {
-		return 125, &Error{fmt.Errorf("the detached command's reported pid %d is not a process of the sandbox", commandPID)}
+		return 125, &Error{errors.New("the detached command's pid could not be found")}
 	}
 	if opt.PIDFile != "" {
 		if err := writePIDFile(opt.PIDFile, commandPID); err != nil {
@@ -215,59 +199,39 @@ func execSyncPair() (ours, theirs *os.File, err error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating the exec socket: %w", err)
 	}
-	if err := unix.SetsockoptInt(fds[0], unix.SOL_SOCKET, unix.SO_PASSCRED, 1); err != nil {
-		unix.Close(fds[0])
-		unix.Close(fds[1])
-		return nil, nil, fmt.Errorf("exec socket: SO_PASSCRED: %w", err)
-	}
 	return os.NewFile(uintptr(fds[0]), "exec-sync"), os.NewFile(uintptr(fds[1]), "exec-sync-command"), nil
 }
 
-// readExecReport reads the exec socket until EOF: the pid sent with a "pid" line (from its
-// credentials) or as "pid N", and the code of an "exit N" line.
-func readExecReport(f *os.File) (pid, exitCode int) {
-	buf := make([]byte, 256)
-	oob := make([]byte, unix.CmsgSpace(unix.SizeofUcred))
-	for {
-		n, oobn, _, _, err := unix.Recvmsg(int(f.Fd()), buf, oob, 0)
-		if err == unix.EINTR {
-			continue
+// readExecReport reads the exec socket until EOF and returns the code of an "exit N" line and, after
+// a "started" line, the detached command's pid: the one child of the process inside (stage2), read
+// from our /proc while that process waits for our "ack" (nothing the sandbox says is believed).
+func readExecReport(f *os.File, stage2 int) (pid, exitCode int) {
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if v, ok := strings.CutPrefix(line, "exit "); ok {
+			exitCode, _ = strconv.Atoi(v)
 		}
-		if err != nil || n == 0 {
-			return pid, exitCode
-		}
-		for _, line := range strings.Split(string(buf[:n]), "\n") {
-			if v, ok := strings.CutPrefix(line, "exit "); ok {
-				exitCode, _ = strconv.Atoi(v)
-			}
-			if v, ok := strings.CutPrefix(line, "pid "); ok {
-				pid, _ = strconv.Atoi(v) // the sandbox shares our pid namespace
-			}
-			if line == "pid" && oobn > 0 {
-				if msgs, err := unix.ParseSocketControlMessage(oob[:oobn]); err == nil && len(msgs) > 0 {
-					if cred, err := unix.ParseUnixCredentials(&msgs[0]); err == nil {
-						pid = int(cred.Pid)
-					}
-				}
-			}
+		if line == "started" {
+			pid = onlyChild(stage2)
+			_, _ = f.Write([]byte("ack\n")) // if it is gone, EOF follows anyway
 		}
 	}
+	return pid, exitCode
 }
 
-// namespacesOf lists pid's namespaces to join; nsexec skips those the caller is already in.
-func namespacesOf(pid int) ([]nsenter.Namespace, error) {
-	var out []nsenter.Namespace
-	for _, t := range NamespaceTypes() {
-		path := fmt.Sprintf("/proc/%d/ns/%s", pid, t)
-		if _, err := os.Lstat(path); err != nil {
-			if errors.Is(err, os.ErrNotExist) && t == "time" {
-				continue // no time namespaces before Linux 5.6
-			}
-			return nil, fmt.Errorf("sandbox process %d: %w", pid, err)
-		}
-		out = append(out, nsenter.Namespace{Type: t, Path: path})
+// onlyChild returns the single child of pid, from /proc/PID/task/PID/children (0 if not exactly one).
+func onlyChild(pid int) int {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if err != nil {
+		return 0
 	}
-	return out, nil
+	f := strings.Fields(string(b))
+	if len(f) != 1 {
+		return 0
+	}
+	c, _ := strconv.Atoi(f[0])
+	return c
 }
 
 // writePIDFile writes pid to path atomically (a temporary file renamed over it).
