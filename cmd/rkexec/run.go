@@ -128,6 +128,8 @@ func version() string {
 
 // runMain validates the flags, then runs the sandbox.
 func runMain(f *runFlags, args []string) (int, error) {
+	// First, before any helper runs: the activation fds become close-on-exec.
+	listenFDCount := listenFDs()
 	if len(args) == 0 {
 		return 125, usageError{errors.New("no command given: rkexec [flags] -- COMMAND [ARG...]")}
 	}
@@ -159,7 +161,7 @@ func runMain(f *runFlags, args []string) (int, error) {
 		return 125, &parent.Error{Code: 125, Step: "id maps", Err: err}
 	}
 	return parent.Run(parent.Opt{
-		ListenFDs:   listenFDs(),
+		ListenFDs:   listenFDCount,
 		Name:        name,
 		StateDir:    stateDir,
 		Target:      args,
@@ -186,11 +188,15 @@ func runMain(f *runFlags, args []string) (int, error) {
 // listenFDs is the number of systemd socket-activation fds passed to this process (LISTEN_PID is ours).
 // They were inherited across exec, so they are not close-on-exec; an fd that is, or is not open, is
 // one of this process's own (the fds were not really passed), and activation is ignored.
+// The variables are for this process only: they are removed (the command gets its own), and the fds
+// become close-on-exec, so that no helper rkexec runs inherits them (the child gets them explicitly).
 func listenFDs() int {
 	if os.Getenv(envListenPID) != strconv.Itoa(os.Getpid()) {
 		return 0
 	}
 	n, err := strconv.Atoi(os.Getenv(envListenFDs))
+	os.Unsetenv(envListenPID)
+	os.Unsetenv(envListenFDs)
 	if err != nil || n <= 0 {
 		return 0
 	}
@@ -200,6 +206,9 @@ func listenFDs() int {
 			fmt.Fprintf(os.Stderr, "rkexec: warning: %s=%d but fd %d was not passed: ignoring socket activation\n", envListenFDs, n, fd)
 			return 0
 		}
+	}
+	for fd := 3; fd < 3+n; fd++ {
+		unix.CloseOnExec(fd)
 	}
 	return n
 }

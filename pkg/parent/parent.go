@@ -86,6 +86,11 @@ func stepError(step string, err error) *Error {
 
 // Run runs the sandbox and returns the target's exit code, or an *Error when rkexec itself failed.
 func Run(opt Opt) (int, error) {
+	// Catch signals before anything exists, so that none kills the parent before it cleans up; they
+	// reach the child once it exists (a SIGTERM during the handshake ends the child, and the
+	// handshake with it). Deferred first, so Stop runs after the state dir is released.
+	fwd := sigforward.Start(nil)
+	defer fwd.Stop()
 	dir, err := statedir.Acquire(opt.StateDir)
 	if err != nil {
 		return 125, &Error{Code: 125, Step: "state dir", Err: err}
@@ -95,10 +100,6 @@ func Run(opt Opt) (int, error) {
 			opt.Log.Warnf("cleaning up: %v", err)
 		}
 	}()
-	// Catch signals before the child exists; they reach it once it does (a SIGTERM during the
-	// handshake ends the child, and the handshake with it).
-	fwd := sigforward.Start(nil)
-	defer fwd.Stop()
 	s, err := start(opt, dir)
 	if err != nil {
 		var pe *Error
@@ -108,6 +109,7 @@ func Run(opt Opt) (int, error) {
 		return 125, stepError("starting the child", err)
 	}
 	fwd.SetTarget(s.child.Stage2PID)
+	s.fwd = fwd
 	return s.run()
 }
 
@@ -115,6 +117,7 @@ func Run(opt Opt) (int, error) {
 type sandbox struct {
 	opt       Opt
 	dir       *statedir.Dir
+	fwd       *sigforward.Forwarder
 	child     *nsenter.Process
 	toChild   *os.File
 	fromChild *os.File
@@ -197,7 +200,12 @@ func (s *sandbox) run() (int, error) {
 	if err := s.handshake(); err != nil {
 		// The child may be waiting for a message: tell it, then make sure it is gone.
 		_ = message.SendError(s.toChild, err.Step, err.Err, err.Code) // the child may be dead already
-		s.kill()
+		st := s.kill()
+		// A signal sent to rkexec during the handshake, and relayed, ended the child: that is how
+		// the run ended, like a target killed by it.
+		if ws, ok := st.Sys().(syscall.WaitStatus); st != nil && ok && ws.Signaled() && s.fwd.Relayed(ws.Signal()) {
+			return 128 + int(ws.Signal()), nil
+		}
 		return err.Code, err
 	}
 	return s.wait()
@@ -268,20 +276,22 @@ func (s *sandbox) wait() (int, error) {
 	return ws.ExitStatus(), nil
 }
 
-// kill ends a child that failed its handshake, and reaps it: closing the pipe to it lets it tear the
-// sandbox down (the target may be running already); a child that does not exit soon is killed.
-func (s *sandbox) kill() {
+// kill ends a child that failed its handshake, reaps it and returns its status: closing the pipe to
+// it lets it tear the sandbox down (the target may be running already); a child that does not exit
+// in time is killed.
+func (s *sandbox) kill() *os.ProcessState {
 	s.toChild.Close()
-	exited := make(chan struct{})
+	exited := make(chan *os.ProcessState, 1)
 	go func() {
-		_, _ = s.child.Wait() // its status does not matter: the handshake error is reported
-		close(exited)
+		st, _ := s.child.Wait() // a failed wait leaves st nil, handled by the caller
+		exited <- st
 	}()
 	select {
-	case <-exited:
-	case <-time.After(3 * time.Second):
+	case st := <-exited:
+		return st
+	case <-time.After(10 * time.Second):
 		_ = s.child.Kill() // it may have exited meanwhile
-		<-exited
+		return <-exited
 	}
 }
 

@@ -12,6 +12,7 @@ package sigforward
 import (
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -39,6 +40,13 @@ type Forwarder struct {
 	ch     chan os.Signal
 	target chan int
 	done   chan struct{}
+	// relayed has bit N set once signal N was relayed.
+	relayed atomic.Uint64
+}
+
+// Relayed reports whether sig was relayed to the target.
+func (f *Forwarder) Relayed(sig syscall.Signal) bool {
+	return sig > 0 && sig < 64 && f.relayed.Load()&(1<<uint(sig)) != 0
 }
 
 // Start catches the relayed signals from now on and relays them to the process named by SetTarget;
@@ -62,7 +70,9 @@ func Start(intercept func(unix.Signal) bool) *Forwarder {
 				continue
 			}
 			// ESRCH only: the process has exited and its wait is about to return.
-			_ = unix.Kill(pid, sig)
+			if unix.Kill(pid, sig) == nil && sig < 64 {
+				f.relayed.Or(1 << uint(sig))
+			}
 		}
 	}()
 	return f
@@ -71,7 +81,7 @@ func Start(intercept func(unix.Signal) bool) *Forwarder {
 // SetTarget starts the relaying to pid (> 0); call it once, before Stop.
 func (f *Forwarder) SetTarget(pid int) { f.target <- pid }
 
-// Stop ends relaying and restores the default dispositions; signals not yet relayed are dropped.
+// Stop ends relaying and restores the default dispositions; signals already caught are still relayed.
 func (f *Forwarder) Stop() {
 	signal.Stop(f.ch)
 	close(f.ch)
