@@ -5,12 +5,13 @@ package main
 import (
 	"fmt"
 	"os"
-	"runtime"
 
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 
 	"github.com/rkexec/rkexec/pkg/child"
 	"github.com/rkexec/rkexec/pkg/nsenter"
+	"github.com/rkexec/rkexec/pkg/process"
 	"github.com/rkexec/rkexec/pkg/sandboxinit"
 )
 
@@ -33,9 +34,25 @@ const (
 	envListenFDs      = "LISTEN_FDS" // systemd socket activation
 )
 
-// init keeps the main goroutine on the main thread. The per-thread state that nsexec leaves there (the
-// parent-death signal, the thread's name) is what the child and the init then change.
-func init() { runtime.LockOSThread() }
+// init adjusts the per-thread state that nsexec's stage 2 leaves on the main thread, for the roles
+// that need it. It has to be an init function: the runtime runs those on the main thread, while
+// main may already run elsewhere (and locking main to it for good costs every run ~5 ms).
+//   - The child: no parent-death signal (it sees the parent die as EOF on its pipe, and cleans up;
+//     nsexec's SIGKILL would kill it first). And a name for ps.
+//   - The init: a name for ps (its parent-death signal, SIGKILL, stays).
+func init() {
+	if !nsenter.IsStage2() {
+		return
+	}
+	switch {
+	case os.Getenv(childEnvKey) != "":
+		// Deliberately unchecked: prctl(PR_SET_PDEATHSIG, 0) cannot fail.
+		_ = unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0)
+		process.SetName("rkexec:child")
+	case os.Getenv(initEnvKey) != "":
+		process.SetName("rkexec:init")
+	}
+}
 
 func main() {
 	if os.Getenv(initEnvKey) != "" {

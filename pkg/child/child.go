@@ -87,14 +87,8 @@ func (c *child) fail(step string, err error) {
 func (c *child) run() int {
 	// The parent's death shows as EOF on the pipe from it, which only the parent holds: a
 	// parent-death signal would fire when the parent's forking thread exits, possibly before the
-	// others, and could not be told from a SIGTERM sent to the parent and relayed. So nsexec's
-	// SIGKILL one goes (it is set on the main thread, where main keeps this goroutine), and the
-	// child watches the pipe instead.
-	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0); err != nil {
-		c.fail("user namespace", fmt.Errorf("clearing the parent-death signal: %w", err))
-		return 125
-	}
-	process.SetName("rkexec:child")
+	// others, and could not be told from a SIGTERM sent to the parent and relayed. So the caller
+	// removed nsexec's SIGKILL one on the main thread, and the child watches the pipe instead.
 	if _, err := message.Expect(c.from, message.ParentHello); err != nil {
 		return c.lost("user namespace", err)
 	}

@@ -43,7 +43,6 @@ func Run(envKey string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "rkexec: init: decoding %s: %v\n", envKey, err)
 		return 125
 	}
-	process.SetName("rkexec:init")
 	if cfg.MountProc {
 		if err := mountProc(); err != nil {
 			fmt.Fprintf(stderr, "rkexec: init: %v\n", err)
