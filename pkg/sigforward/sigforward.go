@@ -61,21 +61,32 @@ func Start(intercept func(unix.Signal) bool) *Forwarder {
 		if pid <= 0 {
 			return // stopped before a target was set (kill(0) would signal our own group)
 		}
+		// Signals held from before the target existed are relayed as they are: the terminal could
+		// not have delivered them to a process that did not exist yet.
+		for held := len(f.ch); held > 0; held-- {
+			if s, ok := <-f.ch; ok {
+				f.relay(pid, s.(syscall.Signal), intercept, false)
+			}
+		}
 		for s := range f.ch {
-			sig := s.(syscall.Signal)
-			if intercept != nil && intercept(sig) {
-				continue
-			}
-			if FromTerminal(sig) {
-				continue
-			}
-			// ESRCH only: the process has exited and its wait is about to return.
-			if unix.Kill(pid, sig) == nil && sig < 64 {
-				f.relayed.Or(1 << uint(sig))
-			}
+			f.relay(pid, s.(syscall.Signal), intercept, true)
 		}
 	}()
 	return f
+}
+
+// relay sends sig to pid unless intercept consumes it or, with dedupe, the terminal already sent it.
+func (f *Forwarder) relay(pid int, sig syscall.Signal, intercept func(unix.Signal) bool, dedupe bool) {
+	if intercept != nil && intercept(sig) {
+		return
+	}
+	if dedupe && FromTerminal(sig) {
+		return
+	}
+	// ESRCH only: the process has exited and its wait is about to return.
+	if unix.Kill(pid, sig) == nil && sig < 64 {
+		f.relayed.Or(1 << uint(sig))
+	}
 }
 
 // SetTarget starts the relaying to pid (> 0); call it once, before Stop.
