@@ -3,12 +3,15 @@ module github.com/rkexec/rkexec
 go 1.26.0
 
 require (
+	github.com/opencontainers/runtime-spec v1.3.0
+	github.com/rootless-containers/rootlesskit/v2 v2.3.6
+	github.com/sirupsen/logrus v1.10.2
+	github.com/spf13/cobra v1.10.2
+	golang.org/x/sys v0.49.0
+	golang.org/x/term v0.47.0
+)
+
+require (
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
-	github.com/opencontainers/runtime-spec v1.3.0 // indirect
-	github.com/rootless-containers/rootlesskit/v2 v2.3.6 // indirect
-	github.com/sirupsen/logrus v1.10.2 // indirect
-	github.com/spf13/cobra v1.10.2 // indirect
 	github.com/spf13/pflag v1.0.9 // indirect
-	golang.org/x/sys v0.49.0 // indirect
-	golang.org/x/term v0.47.0 // indirect
 )
