@@ -198,3 +198,14 @@ func TestParseSource(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+func TestSingleMappingSuggestsAFreeRange(t *testing.T) {
+	host := fakeHost(t, "bob:100000:65536\ncarol:300000:1000\n", "bob:165536:65536\n", true)
+	plan, err := MakePlan(alice, SourceStatic, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(plan.Warning, `"alice:301000:65536"`) {
+		t.Fatalf("warning %q does not suggest the first free range, alice:301000:65536", plan.Warning)
+	}
+}

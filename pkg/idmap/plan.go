@@ -117,7 +117,7 @@ func MakePlan(caller Caller, source Source, host Lookup) (Plan, error) {
 		missing = "newuidmap/newgidmap not found in PATH"
 	}
 	if missing != "" {
-		return singlePlan(caller, missing), nil
+		return singlePlan(caller, missing, freeStart(host.SubUIDFile, host.SubGIDFile)), nil
 	}
 	return Plan{
 		Method:    MethodHelpers,
@@ -128,15 +128,41 @@ func MakePlan(caller Caller, source Source, host Lookup) (Plan, error) {
 	}, nil
 }
 
-func singlePlan(caller Caller, why string) Plan {
+// singlePlan maps only the caller; the warning suggests a range starting at start, free in both files.
+func singlePlan(caller Caller, why string, start uint32) Plan {
 	return Plan{
 		Method: MethodDirectSingle,
 		UIDMap: []Mapping{{InsideID: 0, OutsideID: uint32(caller.UID), Size: 1}},
 		GIDMap: []Mapping{{InsideID: 0, OutsideID: uint32(caller.GID), Size: 1}},
 		Warning: fmt.Sprintf("%s: mapping only uid %d and gid %d (as root), so chown to any other id fails; "+
-			"for 65536 ids install newuidmap/newgidmap (package uidmap) and add \"%s:100000:65536\" to /etc/subuid and /etc/subgid",
-			why, caller.UID, caller.GID, caller.Name),
+			"for 65536 ids install newuidmap/newgidmap (package uidmap) and add \"%s:%d:65536\" to /etc/subuid and /etc/subgid",
+			why, caller.UID, caller.GID, caller.Name, start),
 	}
+}
+
+// freeStart is where a new 65536-id range can start: 100000, or after the last range any user has in
+// the files (an unreadable or malformed file counts as empty: this is only a suggestion).
+func freeStart(files ...string) uint32 {
+	start := uint64(100000)
+	for _, path := range files {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			line = strings.TrimSpace(line)
+			if line == "" || strings.HasPrefix(line, "#") {
+				continue
+			}
+			if _, r, err := parseSubIDLine(line); err == nil && uint64(r.Start)+uint64(r.Count) > start {
+				start = uint64(r.Start) + uint64(r.Count)
+			}
+		}
+	}
+	if start > 4294967295-65536 {
+		return 100000
+	}
+	return uint32(start)
 }
 
 // fullMap maps 0 to the caller and the ranges to 1 and up.
