@@ -652,27 +652,7 @@ func rkexecOpts(t testing.TB, opts runOpts, args ...string) *Result {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	cmd := rkexecCommand(ctx, t, opts, args)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	if ctx.Err() != nil {
-		t.Fatalf("rkexec %q: no exit within %v, killed its process group\nstdout: %s\nstderr: %s",
-			args, timeout, stdout.Bytes(), stderr.Bytes())
-	}
-	res := &Result{Stdout: stdout.String(), Stderr: stderr.String()}
-	var exitErr *exec.ExitError
-	switch {
-	case err == nil:
-	case errors.As(err, &exitErr):
-		res.ExitCode = exitErr.ExitCode()
-		if ws, ok := exitErr.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-			res.Signal = ws.Signal()
-		}
-	default:
-		t.Fatalf("rkexec %q: %v\nstderr: %s", args, err, stderr.Bytes())
-	}
-	return res
+	return runCommand(t, ctx, rkexecCommand(ctx, t, opts, args))
 }
 
 // startRkexec starts the binary in its own process group and returns it running; its output is in
