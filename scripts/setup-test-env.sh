@@ -8,8 +8,11 @@
 #   - the sysctls that let an unprivileged user create user namespaces.
 set -euo pipefail
 
-readonly TEST_USER=rkexec-test   # has subordinate ids: the full-mapping tests run as this user
-readonly TEST_USER2=rkexec-test2 # has none: the single-mapping (TestNoSubid*) tests run as this user
+# The test users' names: one home, shared with scripts/test.sh and the Go tests.
+# shellcheck source=scripts/test-users.env
+source "$(dirname "${BASH_SOURCE[0]}")/test-users.env"
+readonly TEST_USER=$RKEXEC_TEST_USER          # has subordinate ids: the full-mapping tests run as this user
+readonly TEST_USER2=$RKEXEC_TEST_USER_NOSUBID # has none: the single-mapping (TestNoSubid*) tests run as this user
 readonly RANGE_START=100000      # preferred first subordinate id of TEST_USER
 readonly RANGE_COUNT=65536
 readonly SYSCTL_FILE=/etc/sysctl.d/99-rkexec-test.conf

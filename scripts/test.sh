@@ -39,19 +39,43 @@ command -v gofmt >/dev/null || die "missing prerequisite: gofmt (part of the Go 
 command -v gcc >/dev/null || die "missing prerequisite: gcc (cgo and -race need it: apt-get install gcc libc6-dev)"
 
 step "prerequisites"
+# The test users, named once (scripts/test-users.env); exported so the Go tests use these very names.
+# shellcheck source=scripts/test-users.env
+source scripts/test-users.env
+export RKEXEC_TEST_USER RKEXEC_TEST_USER_NOSUBID
 go version
-for cmd in newuidmap newgidmap getsubids slirp4netns; do
-	command -v "$cmd" >/dev/null || missing "$cmd (apt-get install uidmap slirp4netns)"
+for cmd in newuidmap newgidmap getsubids slirp4netns runuser; do
+	command -v "$cmd" >/dev/null || missing "$cmd (apt-get install uidmap slirp4netns util-linux)"
 done
 [[ -c /dev/net/tun && -r /dev/net/tun && -w /dev/net/tun ]] ||
 	missing "/dev/net/tun readable and writable by $(id -un) (scripts/setup-test-env.sh as root)"
+
+# has_range FILE USER: whether FILE has a line for USER, by name or by uid.
+has_range() {
+	local uid
+	uid=$(id -u "$2") && grep -Eq "^($2|$uid):" "$1" 2>/dev/null
+}
 if [[ $(id -u) -eq 0 ]]; then
-	for u in rkexec-test rkexec-test2; do
+	# As root the integration tests and pkg/nsenter's run as these users: check all they rely on.
+	for u in "$RKEXEC_TEST_USER" "$RKEXEC_TEST_USER_NOSUBID"; do
 		id -u "$u" >/dev/null 2>&1 || missing "user $u (scripts/setup-test-env.sh as root)"
 	done
-elif ! grep -Eq "^($(id -un)|$(id -u)):" /etc/subuid 2>/dev/null; then
+	if id -u "$RKEXEC_TEST_USER" >/dev/null 2>&1; then
+		for f in /etc/subuid /etc/subgid; do
+			has_range "$f" "$RKEXEC_TEST_USER" ||
+				missing "a range for $RKEXEC_TEST_USER in $f (scripts/setup-test-env.sh as root)"
+		done
+	fi
+	if id -u "$RKEXEC_TEST_USER_NOSUBID" >/dev/null 2>&1; then
+		for f in /etc/subuid /etc/subgid; do
+			! has_range "$f" "$RKEXEC_TEST_USER_NOSUBID" ||
+				missing "no range for $RKEXEC_TEST_USER_NOSUBID in $f: it must have none (scripts/setup-test-env.sh as root)"
+		done
+	fi
+elif ! has_range /etc/subuid "$(id -un)"; then
 	missing "a range for $(id -un) in /etc/subuid (the full-mapping tests need one)"
 fi
+echo "prerequisites: test users $RKEXEC_TEST_USER (with subordinate ids) and $RKEXEC_TEST_USER_NOSUBID (without)"
 
 step "gofmt -l"
 unformatted=$(find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -print0 |

@@ -24,6 +24,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rkexec/rkexec/internal/testenv"
 )
 
 // nxSandbox is a running `rkexec --name NAME ... -- sh -c 'sleep 1000; :' MARKER` started for a test.
@@ -699,6 +701,10 @@ func TestExecDeadSandbox(t *testing.T) {
 // root's; root itself can.
 func TestRealRootExecOtherUsersSandbox(t *testing.T) {
 	requireRoot(t)
+	subidUser, err := testenv.SubidUser()
+	if err != nil {
+		skipOrFail(t, "the test user's name: %v", err)
+	}
 	u, err := user.Lookup(subidUser)
 	if err != nil {
 		skipOrFail(t, "user %s: %v", subidUser, err)

@@ -7,11 +7,12 @@
 // tests run in three phases, each streamed with a header line:
 //
 //  1. TestRealRoot* in the root process itself;
-//  2. every other test except TestNoSubid*, as user rkexec-test (who has /etc/subuid and /etc/subgid
-//     ranges), by re-executing a copy of the test binary with that user's credentials;
-//  3. TestNoSubid*, as user rkexec-test2 (who has no ranges).
+//  2. every other test except TestNoSubid*, as the test user with /etc/subuid and /etc/subgid ranges
+//     (rkexec-test), by re-executing a copy of the test binary with that user's credentials;
+//  3. TestNoSubid*, as the test user without ranges (rkexec-test2).
 //
-// scripts/setup-test-env.sh creates both users. A phase's tests are chosen with -test.skip, joined to
+// scripts/setup-test-env.sh creates both users; their names live in scripts/test-users.env (read
+// through package internal/testenv), so the set-up and the tests cannot disagree. A phase's tests are chosen with -test.skip, joined to
 // the user's own -test.skip, so the user's -test.run and -test.skip still apply in every phase.
 //
 // go test never caches this package's result (see dropTestLog).
@@ -44,13 +45,11 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rkexec/rkexec/internal/testenv"
 )
 
 const (
-	// subidUser runs most tests when go test runs as root; it has /etc/subuid and /etc/subgid ranges.
-	subidUser = "rkexec-test"
-	// noSubidUser runs the TestNoSubid* tests when go test runs as root; it has no ranges.
-	noSubidUser = "rkexec-test2"
 	// rootPrefix names the tests that run as real root.
 	rootPrefix = "TestRealRoot"
 	// noSubidPrefix names the tests that run as a user without subordinate ids.
@@ -193,6 +192,12 @@ type phase struct {
 
 // runPhases runs the tests as root in three phases (see the package doc) and returns the exit code.
 func (h *harness) runPhases(m *testing.M, bin string) int {
+	subidUser, err1 := testenv.SubidUser()
+	noSubidUser, err2 := testenv.NoSubidUser()
+	if err := errors.Join(err1, err2); err != nil {
+		fmt.Fprintf(os.Stderr, "harness: the test users: %v\n", err)
+		return 1
+	}
 	userSkip := flag.Lookup("test.skip").Value.String()
 	failFast := flag.Lookup("test.failfast").Value.String() == "true"
 	isRoot := func(name string) bool { return strings.HasPrefix(name, rootPrefix) }
@@ -269,7 +274,7 @@ func (h *harness) runAs(n, total int, p phase, skip, bin string) error {
 	}
 	home := u.HomeDir
 	if fi, err := os.Stat(home); err != nil || fi.Sys().(*syscall.Stat_t).Uid != uint32(uid) {
-		home = tmp // rkexec-test2 has no home directory
+		home = tmp // the test user without ranges has no home directory
 	}
 	// The tests run in the package directory, as under go test, when the user can reach it (a clone
 	// under /root cannot be reached).
@@ -530,16 +535,12 @@ func copyFile(src, dst string, mode os.FileMode) error {
 // ---- prerequisites ----
 
 // inCI reports whether this is a CI run, where a missing prerequisite fails instead of skipping.
-func inCI() bool { return os.Getenv("CI") == "true" }
+func inCI() bool { return testenv.InCI() }
 
 // skipOrFail skips the test for a missing prerequisite, or fails it when CI=true.
 func skipOrFail(t testing.TB, format string, args ...any) {
 	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if inCI() {
-		t.Fatalf("missing prerequisite (CI=true, so not skipping): %s", msg)
-	}
-	t.Skipf("missing prerequisite: %s", msg)
+	testenv.Missing(t, format, args...)
 }
 
 // requireRoot needs real root (go test run as root, where the harness runs TestRealRoot* as root).
@@ -565,13 +566,14 @@ func requireSubids(t testing.TB) {
 	}
 }
 
-// requireNoSubids needs a user without /etc/subuid and /etc/subgid ranges (root runs these as rkexec-test2).
+// requireNoSubids needs a user without /etc/subuid and /etc/subgid ranges (root runs these as the
+// test user without ranges).
 func requireNoSubids(t testing.TB) {
 	t.Helper()
 	for _, file := range []string{"/etc/subuid", "/etc/subgid"} {
 		if r := subIDRanges(t, file); len(r) > 0 {
-			skipOrFail(t, "a user without ranges, but uid %d has %v in %s (run go test as root: %s* run as %s)",
-				os.Getuid(), r, file, noSubidPrefix, noSubidUser)
+			skipOrFail(t, "a user without ranges, but uid %d has %v in %s (run go test as root: %s* run as $%s)",
+				os.Getuid(), r, file, noSubidPrefix, testenv.NoSubidUserKey)
 		}
 	}
 }

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rkexec/rkexec/internal/testenv"
 )
 
 func TestStartPlain(t *testing.T) {
@@ -151,7 +153,8 @@ func TestUserNamespaceSingleMap(t *testing.T) {
 
 // TestUserNamespaceNewuidmap writes a full map with newuidmap/newgidmap,
 // as an unprivileged user with /etc/subuid and /etc/subgid ranges. As root
-// it runs itself again as that user (NSENTER_TEST_USER, default rkt).
+// it runs itself again as the test user that scripts/setup-test-env.sh gives
+// ranges (named in scripts/test-users.env, see package internal/testenv).
 func TestUserNamespaceNewuidmap(t *testing.T) {
 	if privileged() {
 		runAsTestUser(t, "^TestUserNamespaceNewuidmap$")
@@ -231,12 +234,10 @@ func subidRange(t *testing.T, file string, u *user.User) (start, count int) {
 
 // runAsTestUser runs one test of a copy of this binary as the test user.
 func runAsTestUser(t *testing.T, pattern string) {
-	name := os.Getenv("NSENTER_TEST_USER")
-	if name == "" {
-		name = "rkt"
-	}
-	_, err := user.Lookup(name)
-	prereq(t, err == nil, "test user %q (set NSENTER_TEST_USER): %v", name, err)
+	name, err := testenv.SubidUser()
+	prereq(t, err == nil, "the test user's name: %v", err)
+	_, err = user.Lookup(name)
+	prereq(t, err == nil, "test user %q (scripts/setup-test-env.sh as root creates it): %v", name, err)
 	runuser, err := exec.LookPath("runuser")
 	prereq(t, err == nil, "runuser: %v", err)
 
