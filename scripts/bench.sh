@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # bench.sh measures start-up latency of rkexec beside RootlessKit, unshare and nsenter, with hyperfine,
-# as an unprivileged user (rkexec-test when run as root; set up by scripts/setup-test-env.sh).
+# as an unprivileged user (the test user with subordinate ids when run as root: RKEXEC_TEST_USER in
+# scripts/test-users.env, created by scripts/setup-test-env.sh).
 # It is a benchmark, not a test: it prints a markdown table of medians, for docs/benchmarks.md.
 #   RUNS=20 (runs per command), WARMUP=3, ROOTLESSKIT_VERSION=v2.3.6
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/test-users.env
+source scripts/test-users.env
 
 RUNS=${RUNS:-20}
 WARMUP=${WARMUP:-3}
@@ -22,7 +25,7 @@ chmod 755 "$work"/*
 
 as_user() {
 	if [[ $(id -u) -eq 0 ]]; then
-		runuser -u rkexec-test -- env -i PATH="$PATH" HOME=/tmp "$@"
+		runuser -u "$RKEXEC_TEST_USER" -- env -i PATH="$PATH" HOME=/tmp "$@"
 	else
 		"$@"
 	fi
