@@ -1,7 +1,6 @@
 package test
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -41,12 +40,7 @@ func TestSocketActivation(t *testing.T) {
 			writeScript(t, target, `echo "pid=$$ listen_pid=$LISTEN_PID listen_fds=$LISTEN_FDS fd3=$(readlink /proc/self/fd/3)"`+"\n")
 			wrapper := filepath.Join(dir, "wrap.sh")
 			writeScript(t, wrapper, fmt.Sprintf("export LISTEN_PID=$$ LISTEN_FDS=1\nexec %s %s -- %s\n", rkexecBin(t), flags, target))
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			cmd := rkexecCommand(ctx, t, runOpts{}, nil)
-			cmd.Path, cmd.Args = "/bin/sh", []string{"sh", wrapper}
-			cmd.ExtraFiles = []*os.File{f}
-			res := runCommand(t, ctx, cmd)
+			res := rkexecOpts(t, runOpts{Program: "/bin/sh", ExtraFiles: []*os.File{f}, Timeout: 20 * time.Second}, wrapper)
 			wantExit(t, res, 0)
 			var pid, listenPID, listenFDs int
 			var fd3 string
@@ -70,11 +64,7 @@ func TestSocketActivationNotPassed(t *testing.T) {
 	dir := t.TempDir()
 	wrapper := filepath.Join(dir, "wrap.sh")
 	writeScript(t, wrapper, fmt.Sprintf("export LISTEN_PID=$$ LISTEN_FDS=1\nexec %s -- sh -c 'ls /proc/$$/fd'\n", rkexecBin(t)))
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cmd := rkexecCommand(ctx, t, runOpts{}, nil)
-	cmd.Path, cmd.Args = "/bin/sh", []string{"sh", wrapper}
-	res := runCommand(t, ctx, cmd)
+	res := rkexecOpts(t, runOpts{Program: "/bin/sh", Timeout: 20 * time.Second}, wrapper)
 	wantExit(t, res, 0)
 	if got := strings.Fields(res.Stdout); strings.Join(got, " ") != "0 1 2" {
 		t.Errorf("the command has fds %v, want 0 1 2", got)

@@ -7,7 +7,6 @@ package test
 // the machine, so a test cannot edit it; pkg/idmap's unit tests cover the parser's errors.
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -66,8 +65,8 @@ func TestStateDirInUse(t *testing.T) {
 	t.Parallel()
 	tmp := t.TempDir()
 	dir, stop := filepath.Join(tmp, "sd"), filepath.Join(tmp, "stop")
-	first := startRkexec(t, "--state-dir", dir, "--", "sh", "-c", `while [ ! -e "$1" ]; do sleep 0.02; done`, "sh", stop)
-	waitForFile(t, filepath.Join(dir, "child_pid"), 5*time.Second)
+	first := startRkexec(t, "--state-dir", dir, "--", "sh", "-c", stopFileScript, "sh", stop)
+	waitForFile(t, first, filepath.Join(dir, "child_pid"), 5*time.Second)
 
 	res := rkexec(t, "--state-dir", dir, "--", "true")
 	wantExit(t, res, 125)
@@ -78,14 +77,7 @@ func TestStateDirInUse(t *testing.T) {
 		}
 	}
 
-	if err := os.WriteFile(stop, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	err := first.Wait()
-	if code := first.ProcessState.ExitCode(); code != 0 {
-		_, stderr := outputOf(first)
-		t.Errorf("the first rkexec: exit code %d (%v), want 0; stderr: %s", code, err, stderr)
-	}
+	stopAndWait(t, first, stop)
 	assertNoStateDir(t, dir)
 }
 
@@ -116,7 +108,7 @@ func TestNewuidmapFails(t *testing.T) {
 	requireSubids(t)
 	fake := t.TempDir()
 	writeScript(t, filepath.Join(fake, "newuidmap"), "echo 'newuidmap: uid range not allowed' >&2\nexit 1\n")
-	res := rkexecEnv(t, []string{"PATH=" + fake + ":" + os.Getenv("PATH")}, "--", "true")
+	res := rkexecOpts(t, runOpts{Env: []string{"PATH=" + fake + ":" + os.Getenv("PATH")}}, "--", "true")
 	wantExit(t, res, 125)
 	oneErrorLine(t, res, "newuidmap", "not allowed")
 	assertNoStateDirs(t)
@@ -131,18 +123,59 @@ func TestUserNamespacesDisabled(t *testing.T) {
 		skipOrFail(t, "unshare in PATH (util-linux)")
 	}
 	stateDir := filepath.Join(runtimeDirOf(t), "sd")
-	ctx, cancel := context.WithTimeout(context.Background(), defaultRunTimeout)
-	defer cancel()
-	cmd := rkexecCommand(ctx, t, runOpts{}, nil)
-	cmd.Path = unshare
-	cmd.Args = []string{"unshare", "-Urpf", "--mount-proc", "sh", "-c",
+	res := rkexecOpts(t, runOpts{Program: unshare}, "-Urpf", "--mount-proc", "sh", "-c",
 		`echo 0 > /proc/sys/user/max_user_namespaces || exit 99; exec "$0" --state-dir "$1" -- true`,
-		rkexecBin(t), stateDir}
-	res := runCommand(t, ctx, cmd)
+		rkexecBin(t), stateDir)
 	if res.ExitCode == 99 {
 		skipOrFail(t, "setting user.max_user_namespaces inside a user namespace: %s", res.Stderr)
 	}
 	wantExit(t, res, 125)
 	oneErrorLine(t, res, "user.max_user_namespaces")
 	assertNoStateDir(t, stateDir)
+}
+
+// TestStateDirUnsafeRefused: a --state-dir that is a symlink, or that others may write, is refused
+// with 125 and one line, and nothing is created in it.
+func TestStateDirUnsafeRefused(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		make func(t *testing.T, tmp string) (stateDir, contentDir string)
+		want string
+	}{
+		{"symlink", func(t *testing.T, tmp string) (string, string) {
+			real, link := filepath.Join(tmp, "real"), filepath.Join(tmp, "link")
+			if err := os.Mkdir(real, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(real, link); err != nil {
+				t.Fatal(err)
+			}
+			return link, real
+		}, "symlink"},
+		{"mode-0777", func(t *testing.T, tmp string) (string, string) {
+			dir := filepath.Join(tmp, "open")
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(dir, 0o777); err != nil { // not through the umask
+				t.Fatal(err)
+			}
+			return dir, dir
+		}, "writable by others"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tmp := t.TempDir()
+			stateDir, contentDir := tc.make(t, tmp)
+			ran := filepath.Join(tmp, "ran")
+			res := rkexec(t, "--state-dir", stateDir, "--", "touch", ran)
+			wantExit(t, res, 125)
+			oneErrorLine(t, res, tc.want)
+			if left := dirEntries(t, contentDir); len(left) != 0 {
+				t.Errorf("rkexec --state-dir %s created %q in %s", stateDir, left, contentDir)
+			}
+			notCreated(t, ran, "rkexec ran the command with a refused --state-dir")
+		})
+	}
 }

@@ -6,13 +6,11 @@ package test
 
 import (
 	"bytes"
-	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"regexp"
@@ -28,85 +26,8 @@ import (
 	"github.com/rkexec/rkexec/internal/testenv"
 )
 
-// nxSandbox is a running `rkexec --name NAME ... -- sh -c 'sleep 1000; :' MARKER` started for a test.
-type nxSandbox struct {
-	cmd        *exec.Cmd
-	name       string
-	runtimeDir string // its XDG_RUNTIME_DIR, to reach it by name from subtests
-	stateDir   string
-	childPID   int
-	marker     string // on the command line of rkexec and of the sandbox's command
-}
-
-// nxStartSandbox starts a sandbox named name with extra run flags and waits until it is ready
-// (child_pid exists). Clean-up kills it.
-func nxStartSandbox(t testing.TB, name string, flags ...string) *nxSandbox {
-	t.Helper()
-	s := &nxSandbox{name: name, runtimeDir: runtimeDirOf(t), marker: newMarker(t)}
-	s.stateDir = filepath.Join(s.runtimeDir, "rkexec", name)
-	args := append(append([]string{"--name", name}, flags...), "--", "sh", "-c", "sleep 1000; :", s.marker)
-	s.cmd = startRkexec(t, args...)
-	// Before startRkexec's clean-up SIGKILLs the process group (which kills rkexec's child too, before
-	// it can clean up), end the sandbox the ordinary way, so that what a failed test started inside it
-	// (rkexec exec -d commands, which are not in that group) goes with it.
-	t.Cleanup(func() {
-		if s.cmd.ProcessState != nil {
-			return
-		}
-		_ = s.cmd.Process.Signal(syscall.SIGTERM)
-		done := make(chan struct{})
-		go func() { _ = s.cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-	})
-	pidFile := filepath.Join(s.stateDir, "child_pid")
-	nxWaitForFileOrExit(t, s.cmd, pidFile, 10*time.Second)
-	data, err := os.ReadFile(pidFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.childPID, err = strconv.Atoi(strings.TrimSpace(string(data)))
-	if err != nil {
-		t.Fatalf("child_pid %q: %v", data, err)
-	}
-	return s
-}
-
-// exec runs `rkexec exec ARGS...` (flags, the sandbox's name, the command) against the sandbox's
-// XDG_RUNTIME_DIR.
-func (s *nxSandbox) exec(t testing.TB, args ...string) *Result {
-	t.Helper()
-	return rkexecOpts(t, runOpts{RuntimeDir: s.runtimeDir}, append([]string{"exec"}, args...)...)
-}
-
-// stop ends the sandbox with SIGTERM to rkexec (relayed to its command) and waits for it.
-func (s *nxSandbox) stop(t testing.TB) {
-	t.Helper()
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	if code := nxWaitExit(t, s.cmd, 10*time.Second); code != 143 {
-		_, stderr := outputOf(s.cmd)
-		t.Errorf("sandbox %s after SIGTERM: exit code %d, want 143; stderr: %s", s.name, code, stderr)
-	}
-}
-
-// nxNS returns the /proc/PID/ns/KIND link of a process, as the test process sees it.
-func nxNS(t testing.TB, pid int, kind string) string {
-	t.Helper()
-	link, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, kind))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return link
-}
-
-// nxExecNSKinds are the namespaces rkexec exec joins.
-var nxExecNSKinds = []string{"user", "mnt", "net", "pid", "uts", "ipc", "cgroup", "time"}
+// execNSKinds are the namespaces rkexec exec joins.
+var execNSKinds = []string{"user", "mnt", "net", "pid", "uts", "ipc", "cgroup", "time"}
 
 // TestExecJoinsNamespaces execs into sandboxes with various namespaces: the command's namespaces,
 // uid_map, hostname and PID 1 are the sandbox's, and namespaces the sandbox does not have are the host's.
@@ -127,8 +48,8 @@ func TestExecJoinsNamespaces(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := nxStartSandbox(t, "dev", tc.flags...)
-			script := `for n in ` + strings.Join(nxExecNSKinds, " ") + `; do echo "$n $(readlink /proc/self/ns/$n)"; done
+			s := startSandbox(t, "dev", tc.flags...)
+			script := `for n in ` + strings.Join(execNSKinds, " ") + `; do echo "$n $(readlink /proc/self/ns/$n)"; done
 echo "hostname $(hostname)"
 echo "comm1 $(cat /proc/1/comm)"
 cat /proc/self/uid_map`
@@ -147,16 +68,16 @@ cat /proc/self/uid_map`
 					uidMap = append(uidMap, strings.Join(f, " "))
 				}
 			}
-			for _, kind := range nxExecNSKinds {
-				want := nxNS(t, s.childPID, kind)
+			for _, kind := range execNSKinds {
+				want := nsLink(t, s.childPID, kind)
 				if kind == "pid" || kind == "time" {
 					// What the sandbox's processes get; child_pid itself may be outside.
-					want = nxNS(t, s.childPID, kind+"_for_children")
+					want = nsLink(t, s.childPID, kind+"_for_children")
 				}
 				if got[kind] != want {
 					t.Errorf("exec'd command's %s namespace is %q, want the sandbox's %q", kind, got[kind], want)
 				}
-				host := nxNS(t, os.Getpid(), kind)
+				host := nsLink(t, os.Getpid(), kind)
 				if own := slices.Contains(tc.own, kind); own && got[kind] == host {
 					t.Errorf("exec'd command's %s namespace is the host's %s, want the sandbox's own", kind, host)
 				} else if !own && got[kind] != host {
@@ -190,7 +111,7 @@ cat /proc/self/uid_map`
 // TestExecExitCodes: rkexec exec returns the command's status, 128+N for a signal, 126/127.
 func TestExecExitCodes(t *testing.T) {
 	t.Parallel()
-	s := nxStartSandbox(t, "codes", "--pidns")
+	s := startSandbox(t, "codes", "--pidns")
 	for _, tc := range []struct {
 		name string
 		cmd  []string
@@ -216,30 +137,29 @@ func TestExecExitCodes(t *testing.T) {
 // exit code is rkexec exec's.
 func TestExecSignalRelayed(t *testing.T) {
 	t.Parallel()
-	s := nxStartSandbox(t, "sig", "--pidns")
+	s := startSandbox(t, "sig", "--pidns")
 	ready := filepath.Join(t.TempDir(), "ready")
 	// The trap kills the background sleep: the sandbox outlives this command, and so would the sleep,
 	// holding rkexec exec's stdout open.
 	script := `trap 'kill $!; echo trapped; exit 7' TERM; touch "$1"; sleep 1000 & wait`
-	cmd := startRkexecOpts(t, runOpts{RuntimeDir: s.runtimeDir}, "exec", "sig", "--", "sh", "-c", script, "sh", ready)
-	nxWaitForFileOrExit(t, cmd, ready, 10*time.Second)
+	cmd := startRkexecOpts(t, s.opts(), "exec", "sig", "--", "sh", "-c", script, "sh", ready)
+	waitForFile(t, cmd, ready, 10*time.Second)
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	code := nxWaitExit(t, cmd, 10*time.Second)
-	stdout, stderr := outputOf(cmd)
-	if code != 7 {
-		t.Errorf("rkexec exec: exit code %d after SIGTERM, want 7 (from the trap); stderr: %s", code, stderr)
+	res := waitExit(t, cmd, 10*time.Second)
+	if res.status() != 7 {
+		t.Errorf("rkexec exec: exit code %d after SIGTERM, want 7 (from the trap); stderr: %s", res.status(), res.Stderr)
 	}
-	if stdout != "trapped\n" {
-		t.Errorf("stdout %q, want the trap's %q", stdout, "trapped\n")
+	if res.Stdout != "trapped\n" {
+		t.Errorf("stdout %q, want the trap's %q", res.Stdout, "trapped\n")
 	}
 }
 
 // TestExecCwdEnvUser: --cwd, -e and --user apply to the command.
 func TestExecCwdEnvUser(t *testing.T) {
 	t.Parallel()
-	s := nxStartSandbox(t, "opts", "--pidns")
+	s := startSandbox(t, "opts", "--pidns")
 	res := s.exec(t, "--cwd", "/tmp", "-e", "FOO=bar", "--user", "1000:1000", "opts", "--",
 		"sh", "-c", `pwd; echo "$FOO"; id -u; id -g`)
 	if res.ExitCode != 0 {
@@ -264,7 +184,7 @@ func TestExecCwdEnvUser(t *testing.T) {
 // the culprit, and runs nothing.
 func TestExecBadInput(t *testing.T) {
 	t.Parallel()
-	s := nxStartSandbox(t, "bad", "--pidns")
+	s := startSandbox(t, "bad", "--pidns")
 	dir := t.TempDir()
 	badJSON := filepath.Join(dir, "bad.json")
 	if err := os.WriteFile(badJSON, []byte(`{"args": [`), 0o644); err != nil {
@@ -293,7 +213,7 @@ func TestExecBadInput(t *testing.T) {
 			if res.ExitCode != 125 {
 				t.Errorf("rkexec exec %q: exit code %d, want 125; stderr: %s", args, res.ExitCode, res.Stderr)
 			}
-			nxOneLineError(t, res.Stderr, tc.want...)
+			oneErrorLine(t, res, tc.want...)
 			if _, err := os.Stat(ran); err == nil {
 				t.Errorf("rkexec exec %q ran the command", args)
 			}
@@ -304,7 +224,7 @@ func TestExecBadInput(t *testing.T) {
 // TestExecProcessJSON runs an OCI runtime-spec process file.
 func TestExecProcessJSON(t *testing.T) {
 	t.Parallel()
-	s := nxStartSandbox(t, "oci", "--pidns")
+	s := startSandbox(t, "oci", "--pidns")
 	file := filepath.Join(t.TempDir(), "process.json")
 	spec := `{"args":["sh","-c","echo $X; pwd; id -u; exit 3"],"env":["X=1","PATH=/usr/bin:/bin"],"cwd":"/tmp","user":{"uid":1000,"gid":1000}}`
 	if err := os.WriteFile(file, []byte(spec), 0o644); err != nil {
@@ -332,48 +252,23 @@ func TestExecDetachPidFile(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			s := nxStartSandbox(t, "det", tc.flags...)
-			pidFile := filepath.Join(t.TempDir(), "pid")
+			s := startSandbox(t, "det", tc.flags...)
 			marker := newMarker(t)
-			// The detached command inherits rkexec exec's stdout and stderr, as with runc exec -d: files
-			// here, so that nothing waits for them to be closed.
-			outFile := filepath.Join(t.TempDir(), "out")
-			out, err := os.Create(outFile)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer out.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			ex := rkexecCommand(ctx, t, runOpts{RuntimeDir: s.runtimeDir},
-				[]string{"exec", "-d", "--pid-file", pidFile, "det", "--", "sh", "-c", "sleep 1000; :", marker})
-			ex.Stdout, ex.Stderr = out, out
 			start := time.Now()
-			if err := ex.Run(); err != nil {
-				msg, _ := os.ReadFile(outFile)
-				t.Fatalf("rkexec exec -d: %v; output: %s", err, msg)
-			}
+			pid := s.execDetached(t, 10*time.Second, "det", "--", "sh", "-c", "sleep 1000; :", marker)
 			if d := time.Since(start); d > 5*time.Second {
 				t.Errorf("rkexec exec -d took %v to return", d)
 			}
-			data, err := os.ReadFile(pidFile)
-			if err != nil {
-				t.Fatalf("pid file: %v", err)
-			}
-			pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
-			if err != nil {
-				t.Fatalf("pid file holds %q: %v", data, err)
-			}
 			cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-			if err != nil || !bytes.Contains(cmdline, []byte(marker)) || nxExitedUnreaped(pid) {
+			if err != nil || !bytes.Contains(cmdline, []byte(marker)) || exitedUnreaped(pid) {
 				t.Fatalf("pid %d from the pid file is not the running command (cmdline %q, err %v)", pid, cmdline, err)
 			}
 			for _, kind := range []string{"user", "mnt", "pid"} {
-				want := nxNS(t, s.childPID, kind)
+				want := nsLink(t, s.childPID, kind)
 				if kind == "pid" {
-					want = nxNS(t, s.childPID, "pid_for_children")
+					want = nsLink(t, s.childPID, "pid_for_children")
 				}
-				if got := nxNS(t, pid, kind); got != want {
+				if got := nsLink(t, pid, kind); got != want {
 					t.Errorf("detached command's %s namespace is %s, want the sandbox's %s", kind, got, want)
 				}
 			}
@@ -383,46 +278,65 @@ func TestExecDetachPidFile(t *testing.T) {
 	}
 }
 
+// execDetached runs `rkexec exec -d --pid-file F ARGS...` (ARGS: the sandbox's name and the command),
+// wants it to exit 0 within timeout, and returns the pid the pid file names.
+func (s *sandbox) execDetached(t testing.TB, timeout time.Duration, args ...string) int {
+	t.Helper()
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "pid")
+	// The detached command inherits rkexec exec's stdout and stderr, as with runc exec -d: a file here,
+	// so that nothing waits for it to be closed.
+	out, err := os.Create(filepath.Join(dir, "out"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	opts := s.opts()
+	opts.Output, opts.Timeout = out, timeout
+	res := rkexecOpts(t, opts, append([]string{"exec", "-d", "--pid-file", pidFile}, args...)...)
+	wantExit(t, res, 0)
+	data, err := os.ReadFile(pidFile)
+	if err != nil {
+		t.Fatalf("pid file: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		t.Fatalf("pid file holds %q: %v", data, err)
+	}
+	return pid
+}
+
 // TestExecPreserveFDs passes an extra open file as fd 3 with --preserve-fds 1; without the flag the
 // command does not get it.
 func TestExecPreserveFDs(t *testing.T) {
 	t.Parallel()
-	s := nxStartSandbox(t, "fds", "--pidns")
+	s := startSandbox(t, "fds", "--pidns")
 	file := filepath.Join(t.TempDir(), "fd3")
 	if err := os.WriteFile(file, []byte("content-of-fd3\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	run := func(args ...string) (string, string, int) {
+	run := func(args ...string) *Result {
 		f, err := os.Open(file)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer f.Close()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		cmd := rkexecCommand(ctx, t, runOpts{RuntimeDir: s.runtimeDir}, append([]string{"exec"}, args...))
-		cmd.ExtraFiles = []*os.File{f}
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err = cmd.Run()
-		var exitErr *exec.ExitError
-		if err != nil && !errors.As(err, &exitErr) {
-			t.Fatalf("rkexec %q: %v", args, err)
-		}
-		return stdout.String(), stderr.String(), cmd.ProcessState.ExitCode()
+		opts := s.opts()
+		opts.ExtraFiles, opts.Timeout = []*os.File{f}, 10*time.Second
+		return rkexecOpts(t, opts, append([]string{"exec"}, args...)...)
 	}
-	stdout, stderr, code := run("--preserve-fds", "1", "fds", "--", "sh", "-c", "cat <&3")
-	if code != 0 || stdout != "content-of-fd3\n" {
-		t.Errorf("--preserve-fds 1: cat <&3 printed %q (exit %d), want the file's content; stderr: %s", stdout, code, stderr)
+	res := run("--preserve-fds", "1", "fds", "--", "sh", "-c", "cat <&3")
+	if res.status() != 0 || res.Stdout != "content-of-fd3\n" {
+		t.Errorf("--preserve-fds 1: cat <&3 printed %q (exit %d), want the file's content; stderr: %s", res.Stdout, res.status(), res.Stderr)
 	}
-	stdout, _, code = run("fds", "--", "sh", "-c", "cat <&3")
-	if code == 0 || stdout != "" {
-		t.Errorf("without --preserve-fds: cat <&3 printed %q (exit %d), want a failure: fd 3 must not be passed", stdout, code)
+	res = run("fds", "--", "sh", "-c", "cat <&3")
+	if res.status() == 0 || res.Stdout != "" {
+		t.Errorf("without --preserve-fds: cat <&3 printed %q (exit %d), want a failure: fd 3 must not be passed", res.Stdout, res.status())
 	}
 }
 
-// nxStatusField returns a field of /proc/self/status as printed by the command.
-func nxStatusField(t testing.TB, status, name string) string {
+// statusField returns a field of /proc/self/status as printed by the command.
+func statusField(t testing.TB, status, name string) string {
 	t.Helper()
 	for line := range strings.Lines(status) {
 		if k, v, ok := strings.Cut(line, ":"); ok && k == name {
@@ -436,7 +350,7 @@ func nxStatusField(t testing.TB, status, name string) string {
 // TestExecNoNewPrivs: --no-new-privs sets NoNewPrivs; without it, it is not set.
 func TestExecNoNewPrivs(t *testing.T) {
 	t.Parallel()
-	s := nxStartSandbox(t, "nnp", "--pidns")
+	s := startSandbox(t, "nnp", "--pidns")
 	for _, tc := range []struct {
 		flags []string
 		want  string
@@ -448,7 +362,7 @@ func TestExecNoNewPrivs(t *testing.T) {
 		if res.ExitCode != 0 {
 			t.Fatalf("exit code %d, want 0; stderr: %s", res.ExitCode, res.Stderr)
 		}
-		if got := nxStatusField(t, res.Stdout, "NoNewPrivs"); got != tc.want {
+		if got := statusField(t, res.Stdout, "NoNewPrivs"); got != tc.want {
 			t.Errorf("rkexec exec %q: NoNewPrivs %s, want %s", tc.flags, got, tc.want)
 		}
 	}
@@ -457,14 +371,14 @@ func TestExecNoNewPrivs(t *testing.T) {
 // TestExecCaps: --cap keeps a capability for a non-root --user; without it such a user has none.
 func TestExecCaps(t *testing.T) {
 	t.Parallel()
-	s := nxStartSandbox(t, "caps", "--pidns")
+	s := startSandbox(t, "caps", "--pidns")
 	capEff := func(args ...string) uint64 {
 		t.Helper()
 		res := s.exec(t, append(args, "caps", "--", "cat", "/proc/self/status")...)
 		if res.ExitCode != 0 {
 			t.Fatalf("rkexec exec %q: exit code %d, want 0; stderr: %s", args, res.ExitCode, res.Stderr)
 		}
-		v, err := strconv.ParseUint(nxStatusField(t, res.Stdout, "CapEff"), 16, 64)
+		v, err := strconv.ParseUint(statusField(t, res.Stdout, "CapEff"), 16, 64)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -482,81 +396,21 @@ func TestExecCaps(t *testing.T) {
 	}
 }
 
-// nxOpenPty opens a new pseudo-terminal pair with the given size.
-func nxOpenPty(t testing.TB, rows, cols uint16) (master, slave *os.File) {
-	t.Helper()
-	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		skipOrFail(t, "open /dev/ptmx: %v", err)
-	}
-	t.Cleanup(func() { master.Close() })
-	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatalf("unlockpt: %v", err)
-	}
-	n, err := unix.IoctlGetUint32(int(master.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatalf("ptsname: %v", err)
-	}
-	slave, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { slave.Close() })
-	if err := unix.IoctlSetWinsize(int(slave.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols}); err != nil {
-		t.Fatalf("set window size: %v", err)
-	}
-	return master, slave
-}
-
-// nxPtyReader collects what a pty master produces, until EIO (every slave closed).
-type nxPtyReader struct {
-	buf  syncBuffer
-	done chan struct{}
-}
-
-func nxReadPty(master *os.File) *nxPtyReader {
-	r := &nxPtyReader{done: make(chan struct{})}
-	go func() {
-		defer close(r.done)
-		_, _ = io.Copy(&r.buf, master) // ends with EIO once no slave is open
-	}()
-	return r
-}
-
-// waitFor waits until the output contains s.
-func (r *nxPtyReader) waitFor(t testing.TB, s string, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !strings.Contains(r.buf.String(), s) {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %q on the terminal within %v; got %q", s, timeout, r.buf.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // TestExecTTY runs rkexec exec -t on a real terminal: the command gets a new pty of the same size,
 // its input and output go through, and resizing the terminal resizes the command's.
 func TestExecTTY(t *testing.T) {
 	t.Parallel()
-	s := nxStartSandbox(t, "tty", "--pidns")
-	master, slave := nxOpenPty(t, 33, 101)
+	s := startSandbox(t, "tty", "--pidns")
+	master, slave := openPty(t, 33, 101)
 	outer, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", slave.Fd()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	cmd := rkexecCommand(ctx, t, runOpts{RuntimeDir: s.runtimeDir},
-		[]string{"exec", "-t", "tty", "--", "sh", "-c",
-			`tty; stty size; echo ready; read x; echo "got:$x"; while read y && [ "$y" != q ]; do echo "size:$(stty size)"; done; exit 3`})
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	slave.Close()
-	out := nxReadPty(master)
+	opts := s.opts()
+	opts.TTY = slave
+	cmd := startRkexecOpts(t, opts, "exec", "-t", "tty", "--", "sh", "-c",
+		`tty; stty size; echo ready; read x; echo "got:$x"; while read y && [ "$y" != q ]; do echo "size:$(stty size)"; done; exit 3`)
+	out := readPty(master)
 	out.waitFor(t, "ready", 10*time.Second)
 	if _, err := master.Write([]byte("hello\r")); err != nil {
 		t.Fatal(err)
@@ -568,32 +422,26 @@ func TestExecTTY(t *testing.T) {
 	if err := unix.IoctlSetWinsize(int(master.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: 40, Col: 120}); err != nil {
 		t.Fatal(err)
 	}
-	resized := false
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); {
+	err = waitUntil(5*time.Second, 50*time.Millisecond, func() error {
+		if strings.Contains(out.String(), "size:40 120") {
+			return nil
+		}
 		if _, err := master.Write([]byte("s\r")); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(50 * time.Millisecond)
-		if strings.Contains(out.buf.String(), "size:40 120") {
-			resized = true
-			break
-		}
-	}
-	if !resized {
-		t.Errorf("after resizing the terminal to 40x120 the command's stty size stayed; terminal:\n%s", out.buf.String())
+		return errors.New("no size:40 120")
+	})
+	if err != nil {
+		t.Errorf("after resizing the terminal to 40x120 the command's stty size stayed; terminal:\n%s", out.String())
 	}
 	if _, err := master.Write([]byte("q\r")); err != nil {
 		t.Fatal(err)
 	}
-	err = cmd.Wait()
-	var exitErr *exec.ExitError
-	if err != nil && !errors.As(err, &exitErr) {
-		t.Fatal(err)
-	}
+	res := waitExit(t, cmd, 10*time.Second)
 	<-out.done
-	text := strings.ReplaceAll(out.buf.String(), "\r", "")
-	if code := cmd.ProcessState.ExitCode(); code != 3 {
-		t.Errorf("exit code %d, want 3; terminal:\n%s", code, text)
+	text := strings.ReplaceAll(out.String(), "\r", "")
+	if res.ExitCode != 3 {
+		t.Errorf("exit code %d, want 3; terminal:\n%s", res.ExitCode, text)
 	}
 	m := regexp.MustCompile(`(?m)^(/dev/pts/\d+)$`).FindStringSubmatch(text)
 	if m == nil {
@@ -613,7 +461,7 @@ func TestExecTTY(t *testing.T) {
 // socket (SCM_RIGHTS) and the command's output is read from it.
 func TestExecConsoleSocket(t *testing.T) {
 	t.Parallel()
-	s := nxStartSandbox(t, "console", "--pidns")
+	s := startSandbox(t, "console", "--pidns")
 	sock := filepath.Join(s.runtimeDir, "console.sock")
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: sock, Net: "unix"})
 	if err != nil {
@@ -623,7 +471,7 @@ func TestExecConsoleSocket(t *testing.T) {
 	if err := ln.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	cmd := startRkexecOpts(t, runOpts{RuntimeDir: s.runtimeDir},
+	cmd := startRkexecOpts(t, s.opts(),
 		"exec", "-t", "--console-socket", sock, "console", "--", "sh", "-c", "tty; echo hello-from-tty")
 	conn, err := ln.AcceptUnix()
 	if err != nil {
@@ -649,49 +497,30 @@ func TestExecConsoleSocket(t *testing.T) {
 	}
 	master := os.NewFile(uintptr(fds[0]), "console-master")
 	defer master.Close()
-	out := nxReadPty(master)
+	out := readPty(master)
 	out.waitFor(t, "hello-from-tty", 10*time.Second)
-	if code := nxWaitExit(t, cmd, 10*time.Second); code != 0 {
-		_, stderr := outputOf(cmd)
-		t.Errorf("exit code %d, want 0; stderr: %s", code, stderr)
+	res := waitExit(t, cmd, 10*time.Second)
+	if res.status() != 0 {
+		t.Errorf("exit code %d, want 0; stderr: %s", res.status(), res.Stderr)
 	}
-	if !regexp.MustCompile(`(?m)^/dev/pts/\d+\r?$`).MatchString(out.buf.String()) {
-		t.Errorf("tty inside is not a pseudo-terminal; terminal: %q", out.buf.String())
+	if !regexp.MustCompile(`(?m)^/dev/pts/\d+\r?$`).MatchString(out.String()) {
+		t.Errorf("tty inside is not a pseudo-terminal; terminal: %q", out.String())
 	}
-	if stdout, _ := outputOf(cmd); strings.Contains(stdout, "hello-from-tty") {
-		t.Errorf("with --console-socket the output went to rkexec's stdout too: %q", stdout)
+	if strings.Contains(res.Stdout, "hello-from-tty") {
+		t.Errorf("with --console-socket the output went to rkexec's stdout too: %q", res.Stdout)
 	}
-}
-
-// nxMakeDeadSandbox creates by hand what a killed rkexec leaves: a state directory with a lock file
-// nobody holds and a state.json.
-func nxMakeDeadSandbox(t testing.TB, runtimeDir, name string) string {
-	t.Helper()
-	dir := filepath.Join(runtimeDir, "rkexec", name)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "lock"), nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	state := fmt.Sprintf(`{"name":%q,"state_dir":%q,"parent_pid":999999,"child_pid":999998,`+
-		`"command":["sleep","1000"],"network":"host","started":"2024-01-01T00:00:00Z"}`, name, dir)
-	if err := os.WriteFile(filepath.Join(dir, "state.json"), []byte(state), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return dir
 }
 
 // TestExecDeadSandbox: exec into a sandbox whose rkexec is gone says it is not running.
 func TestExecDeadSandbox(t *testing.T) {
 	t.Parallel()
-	nxMakeDeadSandbox(t, runtimeDirOf(t), "ghost")
+	makeDeadSandbox(t, runtimeDirOf(t), "ghost")
 	ran := filepath.Join(t.TempDir(), "ran")
 	res := rkexec(t, "exec", "ghost", "--", "touch", ran)
 	if res.ExitCode != 125 {
 		t.Errorf("exit code %d, want 125; stderr: %s", res.ExitCode, res.Stderr)
 	}
-	nxOneLineError(t, res.Stderr, "ghost", "not running")
+	oneErrorLine(t, res, "ghost", "not running")
 	if _, err := os.Stat(ran); err == nil {
 		t.Error("rkexec exec ran a command in a dead sandbox")
 	}
@@ -722,32 +551,140 @@ func TestRealRootExecOtherUsersSandbox(t *testing.T) {
 	stateDir := filepath.Join(base, "sb")
 	marker := newMarker(t)
 	cmd := startRkexec(t, "--state-dir", stateDir, "--pidns", "--", "sh", "-c", "sleep 1000; :", marker)
-	nxWaitForFileOrExit(t, cmd, filepath.Join(stateDir, "child_pid"), 10*time.Second)
+	waitForFile(t, cmd, filepath.Join(stateDir, "child_pid"), 10*time.Second)
 
 	if res := rkexec(t, "exec", stateDir, "--", "true"); res.ExitCode != 0 {
 		t.Fatalf("root's own rkexec exec: exit code %d, want 0; stderr: %s", res.ExitCode, res.Stderr)
 	}
 
 	ran := filepath.Join(base, "ran")
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	ex := rkexecCommand(ctx, t, runOpts{RuntimeDir: base}, []string{"exec", stateDir, "--", "touch", ran})
-	ex.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}
-	var stdout, stderr bytes.Buffer
-	ex.Stdout, ex.Stderr = &stdout, &stderr
-	err = ex.Run()
-	var exitErr *exec.ExitError
-	if err != nil && !errors.As(err, &exitErr) {
-		t.Fatal(err)
+	res := rkexecOpts(t, runOpts{RuntimeDir: base, Timeout: 10 * time.Second,
+		Credential: &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid), Groups: []uint32{}}},
+		"exec", stateDir, "--", "touch", ran)
+	if res.ExitCode != 125 {
+		t.Errorf("%s's rkexec exec into root's sandbox: exit code %d, want 125; stderr: %s", subidUser, res.ExitCode, res.Stderr)
 	}
-	if code := ex.ProcessState.ExitCode(); code != 125 {
-		t.Errorf("%s's rkexec exec into root's sandbox: exit code %d, want 125; stderr: %s", subidUser, code, stderr.String())
-	}
-	nxOneLineError(t, stderr.String(), stateDir)
-	if !regexp.MustCompile(`(?i)belongs to|not (yours|to you|owned by you)`).MatchString(stderr.String()) {
-		t.Errorf("stderr %q does not say the state dir is not the caller's", stderr.String())
+	oneErrorLine(t, res, stateDir)
+	if !regexp.MustCompile(`(?i)belongs to|not (yours|to you|owned by you)`).MatchString(res.Stderr) {
+		t.Errorf("stderr %q does not say the state dir is not the caller's", res.Stderr)
 	}
 	if _, err := os.Stat(ran); err == nil {
 		t.Errorf("%s's rkexec exec ran a command in root's sandbox", subidUser)
 	}
+}
+
+// TestExecRefusesTamperedState: rkexec exec refuses a sandbox whose state.json names a host process
+// as child_pid, and runs nothing.
+func TestExecRefusesTamperedState(t *testing.T) {
+	t.Parallel()
+	s := startSandbox(t, "tamper")
+	st := readState(t, s.stateDir)
+	st["child_pid"] = os.Getpid()
+	data, err := json.Marshal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(s.stateDir, "state.json"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ran := filepath.Join(t.TempDir(), "ran")
+	res := s.exec(t, "tamper", "--", "touch", ran)
+	wantExit(t, res, 125)
+	oneErrorLine(t, res, "not a sandbox of yours")
+	notCreated(t, ran, "rkexec exec ran the command with child_pid pointing at a host process")
+}
+
+// TestExecEnvOverridesCaller: exec -e wins over the caller's own value of the variable (one value,
+// not two), and ROOTLESSKIT_STATE_DIR inside exec is the sandbox's, whatever the caller had.
+func TestExecEnvOverridesCaller(t *testing.T) {
+	t.Parallel()
+	s := startSandbox(t, "envfix")
+	t.Run("exec-e-over-caller", func(t *testing.T) {
+		t.Parallel()
+		opts := s.opts()
+		opts.Env = []string{"FOO=old"}
+		res := rkexecOpts(t, opts, "exec", "-e", "FOO=new", "envfix", "--", "printenv", "FOO")
+		wantExit(t, res, 0)
+		if res.Stdout != "new\n" {
+			t.Errorf("caller FOO=old, rkexec exec -e FOO=new: printenv FOO printed %q, want %q", res.Stdout, "new\n")
+		}
+	})
+	t.Run("exec-stale-state-dir", func(t *testing.T) {
+		t.Parallel()
+		opts := s.opts()
+		opts.Env = []string{"ROOTLESSKIT_STATE_DIR=/stale"}
+		res := rkexecOpts(t, opts, "exec", "envfix", "--", "printenv", "ROOTLESSKIT_STATE_DIR")
+		wantExit(t, res, 0)
+		if want := s.stateDir + "\n"; res.Stdout != want {
+			t.Errorf("caller ROOTLESSKIT_STATE_DIR=/stale: printenv in rkexec exec printed %q, want the sandbox's %q", res.Stdout, want)
+		}
+	})
+}
+
+// TestExecTTYRelaysKilledSIGINT: rkexec exec -t relays a SIGINT sent to it with kill (not typed on
+// the terminal) to the command.
+func TestExecTTYRelaysKilledSIGINT(t *testing.T) {
+	t.Parallel()
+	s := startSandbox(t, "ttyint", "--pidns")
+	master, slave := openPty(t, 24, 80)
+	opts := s.opts()
+	opts.TTY = slave
+	cmd := startRkexecOpts(t, opts, "exec", "-t", "ttyint", "--",
+		"sh", "-c", `trap "echo got-INT; exit 3" INT; echo ready; while :; do sleep 0.1; done`)
+	out := readPty(master)
+	out.waitFor(t, "ready", 4*time.Second)
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	res := waitExit(t, cmd, 5*time.Second)
+	<-out.done
+	text := out.String()
+	if res.Signal != 0 || res.ExitCode != 3 {
+		t.Errorf("rkexec exec -t after SIGINT: %v, want exit code 3 from the command's trap; terminal: %q", cmd.ProcessState, text)
+	}
+	if !strings.Contains(text, "got-INT") {
+		t.Errorf("the command's INT trap did not run; terminal: %q", text)
+	}
+}
+
+// TestExecDetachedDoesNotHoldSIGTERM: a --pidns sandbox with an `rkexec exec -d` command in it ends
+// within 2s of SIGTERM even though the test process, a subreaper that never reaps strangers, is the
+// nearest subreaper outside; the detached command is gone. Not parallel: the subreaper is process-wide.
+func TestExecDetachedDoesNotHoldSIGTERM(t *testing.T) {
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Fatalf("PR_SET_CHILD_SUBREAPER: %v", err)
+	}
+	defer func() {
+		if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0); err != nil {
+			t.Errorf("PR_SET_CHILD_SUBREAPER 0: %v", err)
+		}
+	}()
+	s := startSandbox(t, "D", "--pidns")
+	marker := sleepMarker(t)
+	pid := s.execDetached(t, 4*time.Second, "D", "--", "sleep", marker)
+	// Should the test process have adopted the detached command, reap it in the end.
+	defer func() {
+		var ws unix.WaitStatus
+		_, _ = unix.Wait4(pid, &ws, unix.WNOHANG, nil)
+	}()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = s.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(2 * time.Second):
+		// Let the sandbox end (reaping the command it may wait for) before clean-up.
+		var ws unix.WaitStatus
+		_, _ = unix.Wait4(pid, &ws, 0, nil)
+		select {
+		case <-done:
+		case <-time.After(2 * time.Second):
+			_ = syscall.Kill(-s.cmd.Process.Pid, syscall.SIGKILL)
+			<-done
+		}
+		t.Fatalf("rkexec --pidns did not exit within 2s of SIGTERM while an exec -d command (pid %d) ran in it", pid)
+	}
+	noProcessesLeft(t, marker)
 }

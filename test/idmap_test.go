@@ -193,7 +193,7 @@ func TestSubidSourceUsesGetsubids(t *testing.T) {
 	} {
 		t.Run(src, func(t *testing.T) {
 			t.Parallel()
-			res := rkexecEnv(t, env, "--subid-source="+src, "--", "cat", "/proc/self/uid_map")
+			res := rkexecOpts(t, runOpts{Env: env}, "--subid-source="+src, "--", "cat", "/proc/self/uid_map")
 			wantExit(t, res, 0)
 			if got := mapLines(res.Stdout); !slices.Equal(got, want) {
 				t.Errorf("uid_map with a getsubids giving 1000 ids: %q, want %q", got, want)

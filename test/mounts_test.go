@@ -219,3 +219,46 @@ wait $!`
 		})
 	}
 }
+
+// mountEntry is one line of /proc/PID/mountinfo.
+type mountEntry struct {
+	MountPoint string
+	Optional   []string // "shared:N", "master:N", ...
+	FSType     string
+}
+
+// topMount returns the last (topmost) mount on mountPoint in a mountinfo text.
+func topMount(t testing.TB, mountinfo, mountPoint string) mountEntry {
+	t.Helper()
+	var found *mountEntry
+	for line := range strings.Lines(mountinfo) {
+		f := strings.Fields(line)
+		sep := -1
+		for i := 6; i < len(f); i++ {
+			if f[i] == "-" {
+				sep = i
+				break
+			}
+		}
+		if sep < 0 || sep+1 >= len(f) {
+			continue
+		}
+		if f[4] == mountPoint {
+			found = &mountEntry{MountPoint: f[4], Optional: f[6:sep], FSType: f[sep+1]}
+		}
+	}
+	if found == nil {
+		t.Fatalf("no mount on %s in mountinfo:\n%s", mountPoint, mountinfo)
+	}
+	return *found
+}
+
+// hasTag reports whether a mount has an optional field starting with prefix ("shared:", "master:").
+func (m mountEntry) hasTag(prefix string) bool {
+	for _, o := range m.Optional {
+		if strings.HasPrefix(o, prefix) {
+			return true
+		}
+	}
+	return false
+}

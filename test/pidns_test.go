@@ -6,10 +6,8 @@ package test
 
 import (
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -122,23 +120,23 @@ func TestUtsnsHostname(t *testing.T) {
 	}
 }
 
-// nxRunNSKinds are the namespaces a run creates with --<kind>ns.
-var nxRunNSKinds = []string{"pid", "uts", "ipc", "cgroup", "time"}
+// runNSKinds are the namespaces a run creates with --<kind>ns.
+var runNSKinds = []string{"pid", "uts", "ipc", "cgroup", "time"}
 
 // TestExtraNamespacesDiffer runs with each --<kind>ns flag and compares the command's
 // /proc/self/ns/* links with the test process's: the asked one differs, the others are the host's.
 func TestExtraNamespacesDiffer(t *testing.T) {
 	t.Parallel()
 	host := map[string]string{}
-	for _, kind := range nxRunNSKinds {
+	for _, kind := range runNSKinds {
 		link, err := os.Readlink("/proc/self/ns/" + kind)
 		if err != nil {
 			t.Fatal(err)
 		}
 		host[kind] = link
 	}
-	script := `for n in ` + strings.Join(nxRunNSKinds, " ") + `; do echo "$n $(readlink /proc/self/ns/$n)"; done`
-	for _, asked := range nxRunNSKinds {
+	script := `for n in ` + strings.Join(runNSKinds, " ") + `; do echo "$n $(readlink /proc/self/ns/$n)"; done`
+	for _, asked := range runNSKinds {
 		t.Run(asked, func(t *testing.T) {
 			t.Parallel()
 			res := rkexec(t, "--"+asked+"ns", "--", "sh", "-c", script)
@@ -151,7 +149,7 @@ func TestExtraNamespacesDiffer(t *testing.T) {
 					inside[f[0]] = f[1]
 				}
 			}
-			for _, kind := range nxRunNSKinds {
+			for _, kind := range runNSKinds {
 				got := inside[kind]
 				if got == "" || !strings.HasPrefix(got, kind+":[") {
 					t.Errorf("--%sns: /proc/self/ns/%s inside is %q; output:\n%s", asked, kind, got, res.Stdout)
@@ -208,17 +206,16 @@ func TestPidnsSignalRelayed(t *testing.T) {
 			ready := filepath.Join(t.TempDir(), "ready")
 			script := `trap 'echo trapped; exit 7' TERM; touch "$1"; sleep 1000 & wait`
 			cmd := startRkexec(t, "--pidns", "--reaper="+reaper, "--", "sh", "-c", script, "sh", ready)
-			nxWaitForFileOrExit(t, cmd, ready, 10*time.Second)
+			waitForFile(t, cmd, ready, 10*time.Second)
 			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 				t.Fatal(err)
 			}
-			code := nxWaitExit(t, cmd, 10*time.Second)
-			stdout, stderr := outputOf(cmd)
-			if code != 7 {
-				t.Errorf("exit code %d after SIGTERM, want 7 (from the trap); stderr: %s", code, stderr)
+			res := waitExit(t, cmd, 10*time.Second)
+			if res.status() != 7 {
+				t.Errorf("exit code %d after SIGTERM, want 7 (from the trap); stderr: %s", res.status(), res.Stderr)
 			}
-			if stdout != "trapped\n" {
-				t.Errorf("stdout %q, want the trap's %q", stdout, "trapped\n")
+			if res.Stdout != "trapped\n" {
+				t.Errorf("stdout %q, want the trap's %q", res.Stdout, "trapped\n")
 			}
 		})
 	}
@@ -297,21 +294,19 @@ func TestPidnsSIGKILLLeavesNothing(t *testing.T) {
 			// exec'ing it).
 			script := `sh -c 'sleep 1000; :' "$0" & sh -c 'sleep 1000; :' "$0" & wait`
 			cmd := startRkexec(t, "--pidns", "--reaper="+reaper, "--name", "killed", "--", "sh", "-c", script, marker)
-			nxWaitForFileOrExit(t, cmd, filepath.Join(stateDir, "child_pid"), 10*time.Second)
+			waitForFile(t, cmd, filepath.Join(stateDir, "child_pid"), 10*time.Second)
 			ex := startRkexec(t, "exec", "killed", "--", "sh", "-c", "sleep 1000; :", marker)
 			// rkexec, its command and the command's two shells; rkexec exec and its command.
-			nxWaitForProcesses(t, marker, 6, 5*time.Second)
+			waitForProcesses(t, marker, 6, 5*time.Second)
 			if err := cmd.Process.Kill(); err != nil {
 				t.Fatal(err)
 			}
 			_ = cmd.Wait()
 			noProcessesLeft(t, marker)
-			nxWaitGone(t, stateDir, 5*time.Second)
-			assertNoStateDir(t, stateDir)
-			if code := nxWaitExit(t, ex, 5*time.Second); code != 128+int(syscall.SIGKILL) {
-				_, stderr := outputOf(ex)
+			noStateDirWithin(t, stateDir, 5*time.Second)
+			if res := waitExit(t, ex, 5*time.Second); res.status() != 128+int(syscall.SIGKILL) {
 				t.Errorf("rkexec exec whose sandbox was killed: exit code %d, want %d (its command was killed); stderr: %s",
-					code, 128+int(syscall.SIGKILL), stderr)
+					res.status(), 128+int(syscall.SIGKILL), res.Stderr)
 			}
 		})
 	}
@@ -339,7 +334,7 @@ func TestPidnsBadFlags(t *testing.T) {
 			if res.ExitCode != 125 {
 				t.Errorf("rkexec %s: exit code %d, want 125; stderr: %s", strings.Join(tc.flags, " "), res.ExitCode, res.Stderr)
 			}
-			nxOneLineError(t, res.Stderr, tc.want...)
+			oneErrorLine(t, res, tc.want...)
 			if _, err := os.Stat(ran); err == nil {
 				t.Errorf("rkexec %s ran the command", strings.Join(tc.flags, " "))
 			}
@@ -347,102 +342,32 @@ func TestPidnsBadFlags(t *testing.T) {
 	}
 }
 
-// ---- helpers shared by pidns_test.go, exec_test.go and ps_test.go ----
-
-// nxWaitForFileOrExit is waitForFile that fails at once, with rkexec's output, when cmd (from
-// startRkexec, not yet waited for) has exited instead.
-func nxWaitForFileOrExit(t testing.TB, c *exec.Cmd, path string, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		if _, err := os.Stat(path); err == nil {
-			return
-		}
-		if nxExitedUnreaped(c.Process.Pid) {
-			_ = c.Wait()
-			stdout, stderr := outputOf(c)
-			t.Fatalf("rkexec %q exited (%v) before %s appeared\nstdout: %s\nstderr: %s",
-				c.Args[1:], c.ProcessState, path, stdout, stderr)
-		}
-		if time.Now().After(deadline) {
-			stdout, stderr := outputOf(c)
-			t.Fatalf("%s did not appear within %v\nstdout: %s\nstderr: %s", path, timeout, stdout, stderr)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// nxExitedUnreaped reports whether our child pid is a zombie (exited, not yet waited for).
-func nxExitedUnreaped(pid int) bool {
-	stat, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return true
-	}
-	s := string(stat)
-	end := strings.LastIndex(s, ")")
-	return end < 0 || strings.HasPrefix(strings.TrimSpace(s[end+1:]), "Z")
-}
-
-// nxWaitExit waits for a command from startRkexec and returns its exit code (128+N when rkexec itself
-// died of signal N); it fails the test when the command does not exit within timeout.
-func nxWaitExit(t testing.TB, c *exec.Cmd, timeout time.Duration) int {
-	t.Helper()
-	done := make(chan error, 1)
-	go func() { done <- c.Wait() }()
-	select {
-	case <-done:
-	case <-time.After(timeout):
-		_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
-		<-done
-		stdout, stderr := outputOf(c)
-		t.Fatalf("rkexec %q did not exit within %v\nstdout: %s\nstderr: %s", c.Args[1:], timeout, stdout, stderr)
-	}
-	ws := c.ProcessState.Sys().(syscall.WaitStatus)
-	if ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return ws.ExitStatus()
-}
-
-// nxWaitForProcesses waits until at least n live processes of ours carry marker on their command line.
-func nxWaitForProcesses(t testing.TB, marker string, n int, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		found := processesWith(t, marker)
-		if len(found) >= n {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("want %d processes with %q, found %d:\n%s", n, marker, len(found), strings.Join(found, "\n"))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// nxWaitGone waits up to timeout for path to disappear (then assertNoStateDir reports what is left).
-func nxWaitGone(t testing.TB, path string, timeout time.Duration) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for time.Now().Before(deadline) {
-		if _, err := os.Lstat(path); err != nil {
-			return
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// nxOneLineError checks that stderr is exactly one line and contains every one of want.
-func nxOneLineError(t testing.TB, stderr string, want ...string) {
-	t.Helper()
-	trimmed := strings.TrimRight(stderr, "\n")
-	if trimmed == "" || strings.Contains(trimmed, "\n") {
-		t.Errorf("stderr is not one line:\n%s", stderr)
-		return
-	}
-	for _, w := range want {
-		if !strings.Contains(trimmed, w) {
-			t.Errorf("stderr %q does not mention %q", trimmed, w)
-		}
+// TestExtraNamespacesInitDiesWithChild: with extra namespaces but no pid namespace the target is the
+// init; SIGKILL of the rkexec child (not of rkexec) takes the target down too.
+func TestExtraNamespacesInitDiesWithChild(t *testing.T) {
+	t.Parallel()
+	for _, ns := range []string{"--utsns", "--ipcns"} {
+		t.Run(strings.TrimPrefix(ns, "--"), func(t *testing.T) {
+			t.Parallel()
+			marker := sleepMarker(t)
+			stateDir := filepath.Join(runtimeDirOf(t), "rkexec", "x")
+			cmd := startRkexec(t, ns, "--name", "x", "--", "sleep", marker)
+			waitForFile(t, cmd, filepath.Join(stateDir, "child_pid"), 4*time.Second)
+			st := readState(t, stateDir)
+			parentPID, _ := st["parent_pid"].(float64)
+			if int(parentPID) != cmd.Process.Pid {
+				t.Fatalf("state.json parent_pid %v, want rkexec's pid %d", st["parent_pid"], cmd.Process.Pid)
+			}
+			children := childrenNamed(t, cmd.Process.Pid, "rkexec:child")
+			if len(children) != 1 {
+				t.Fatalf("children of rkexec (pid %d) named rkexec:child: %v, want one", cmd.Process.Pid, children)
+			}
+			if err := syscall.Kill(children[0], syscall.SIGKILL); err != nil {
+				t.Fatal(err)
+			}
+			// rkexec itself carries the marker too, and exits once its child is dead (it stays a
+			// zombie, which does not count, until clean-up reaps it).
+			noProcessesLeft(t, marker)
+		})
 	}
 }

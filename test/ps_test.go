@@ -13,8 +13,8 @@ import (
 	"time"
 )
 
-// nxPsEntry is one element of `rkexec ps --format json`.
-type nxPsEntry struct {
+// psEntry is one element of `rkexec ps --format json`.
+type psEntry struct {
 	Name      string   `json:"name"`
 	StateDir  string   `json:"state_dir"`
 	ParentPID int      `json:"parent_pid"`
@@ -24,23 +24,23 @@ type nxPsEntry struct {
 	Alive     bool     `json:"alive"`
 }
 
-// nxPsJSON runs rkexec ps --format json in runtimeDir and parses it.
-func nxPsJSON(t testing.TB, runtimeDir string, extra ...string) []nxPsEntry {
+// psJSON runs rkexec ps --format json in runtimeDir and parses it.
+func psJSON(t testing.TB, runtimeDir string, extra ...string) []psEntry {
 	t.Helper()
 	res := rkexecOpts(t, runOpts{RuntimeDir: runtimeDir}, append([]string{"ps", "--format", "json"}, extra...)...)
 	if res.ExitCode != 0 {
 		t.Fatalf("rkexec ps --format json: exit code %d, want 0; stderr: %s", res.ExitCode, res.Stderr)
 	}
-	var entries []nxPsEntry
+	var entries []psEntry
 	if err := json.Unmarshal([]byte(res.Stdout), &entries); err != nil {
 		t.Fatalf("rkexec ps --format json: %v\n%s", err, res.Stdout)
 	}
 	return entries
 }
 
-// nxPsTable runs rkexec ps in runtimeDir and returns its rows (header first) split into columns:
+// psTable runs rkexec ps in runtimeDir and returns its rows (header first) split into columns:
 // NAME PID NET PORTS UPTIME and the COMMAND as the rest of the line.
-func nxPsTable(t testing.TB, runtimeDir string, extra ...string) (rows [][]string, stderr string) {
+func psTable(t testing.TB, runtimeDir string, extra ...string) (rows [][]string, stderr string) {
 	t.Helper()
 	res := rkexecOpts(t, runOpts{RuntimeDir: runtimeDir}, append([]string{"ps"}, extra...)...)
 	if res.ExitCode != 0 {
@@ -59,28 +59,28 @@ func nxPsTable(t testing.TB, runtimeDir string, extra ...string) (rows [][]strin
 	return rows, res.Stderr
 }
 
-var nxPsHeader = []string{"NAME", "PID", "NET", "PORTS", "UPTIME", "COMMAND"}
+var psHeader = []string{"NAME", "PID", "NET", "PORTS", "UPTIME", "COMMAND"}
 
 // TestPsListsSandboxes lists two running sandboxes, as a table and as JSON.
 func TestPsListsSandboxes(t *testing.T) {
 	t.Parallel()
 	// Nothing yet: the header alone, and an empty JSON list.
-	rows, _ := nxPsTable(t, runtimeDirOf(t))
-	if len(rows) != 1 || !slices.Equal(rows[0], nxPsHeader) {
-		t.Errorf("rkexec ps without sandboxes: %q, want the header %q alone", rows, nxPsHeader)
+	rows, _ := psTable(t, runtimeDirOf(t))
+	if len(rows) != 1 || !slices.Equal(rows[0], psHeader) {
+		t.Errorf("rkexec ps without sandboxes: %q, want the header %q alone", rows, psHeader)
 	}
-	if got := nxPsJSON(t, runtimeDirOf(t)); len(got) != 0 {
+	if got := psJSON(t, runtimeDirOf(t)); len(got) != 0 {
 		t.Errorf("rkexec ps --format json without sandboxes: %+v, want []", got)
 	}
 
-	a := nxStartSandbox(t, "alpha")
-	b := nxStartSandbox(t, "beta", "--pidns")
-	boxes := map[string]*nxSandbox{"alpha": a, "beta": b}
-	wantCommand := func(s *nxSandbox) []string { return []string{"sh", "-c", "sleep 1000; :", s.marker} }
+	a := startSandbox(t, "alpha")
+	b := startSandbox(t, "beta", "--pidns")
+	boxes := map[string]*sandbox{"alpha": a, "beta": b}
+	wantCommand := func(s *sandbox) []string { return []string{"sh", "-c", "sleep 1000; :", s.marker} }
 
-	rows, _ = nxPsTable(t, a.runtimeDir)
-	if len(rows) == 0 || !slices.Equal(rows[0], nxPsHeader) {
-		t.Fatalf("rkexec ps: header %q, want %q", rows, nxPsHeader)
+	rows, _ = psTable(t, a.runtimeDir)
+	if len(rows) == 0 || !slices.Equal(rows[0], psHeader) {
+		t.Fatalf("rkexec ps: header %q, want %q", rows, psHeader)
 	}
 	seen := map[string]bool{}
 	for _, row := range rows[1:] {
@@ -111,7 +111,7 @@ func TestPsListsSandboxes(t *testing.T) {
 		t.Errorf("rkexec ps: rows %q, want one for alpha and one for beta", rows)
 	}
 
-	entries := nxPsJSON(t, a.runtimeDir)
+	entries := psJSON(t, a.runtimeDir)
 	if len(entries) != 2 {
 		t.Fatalf("rkexec ps --format json: %d entries, want 2: %+v", len(entries), entries)
 	}
@@ -137,7 +137,7 @@ func TestPsListsSandboxes(t *testing.T) {
 
 	// A sandbox that ended is no longer listed.
 	a.stop(t)
-	if entries := nxPsJSON(t, a.runtimeDir); len(entries) != 1 || entries[0].Name != "beta" {
+	if entries := psJSON(t, a.runtimeDir); len(entries) != 1 || entries[0].Name != "beta" {
 		t.Errorf("rkexec ps --format json after alpha ended: %+v, want beta alone", entries)
 	}
 }
@@ -146,10 +146,10 @@ func TestPsListsSandboxes(t *testing.T) {
 // keeps the living ones.
 func TestPsDeadSandboxAndPrune(t *testing.T) {
 	t.Parallel()
-	live := nxStartSandbox(t, "live")
-	dead := nxMakeDeadSandbox(t, live.runtimeDir, "ghost")
+	live := startSandbox(t, "live")
+	dead := makeDeadSandbox(t, live.runtimeDir, "ghost")
 
-	rows, _ := nxPsTable(t, live.runtimeDir)
+	rows, _ := psTable(t, live.runtimeDir)
 	uptime := map[string]string{}
 	for _, row := range rows[1:] {
 		if len(row) == 6 {
@@ -163,7 +163,7 @@ func TestPsDeadSandboxAndPrune(t *testing.T) {
 		t.Errorf("rkexec ps: live's UPTIME is %q, want a duration; rows %q", u, rows)
 	}
 	alive := map[string]bool{}
-	for _, e := range nxPsJSON(t, live.runtimeDir) {
+	for _, e := range psJSON(t, live.runtimeDir) {
 		alive[e.Name] = e.Alive
 	}
 	if a, ok := alive["ghost"]; !ok || a {
@@ -173,7 +173,7 @@ func TestPsDeadSandboxAndPrune(t *testing.T) {
 		t.Errorf("rkexec ps --format json: live is not listed as alive: %v", alive)
 	}
 
-	rows, stderr := nxPsTable(t, live.runtimeDir, "--prune")
+	rows, stderr := psTable(t, live.runtimeDir, "--prune")
 	var names []string
 	for _, row := range rows[1:] {
 		names = append(names, row[0])
@@ -193,7 +193,7 @@ func TestPsDeadSandboxAndPrune(t *testing.T) {
 	if res := live.exec(t, "live", "--", "true"); res.ExitCode != 0 {
 		t.Errorf("exec into the living sandbox after --prune: exit code %d; stderr: %s", res.ExitCode, res.Stderr)
 	}
-	if entries := nxPsJSON(t, live.runtimeDir); len(entries) != 1 || entries[0].Name != "live" {
+	if entries := psJSON(t, live.runtimeDir); len(entries) != 1 || entries[0].Name != "live" {
 		t.Errorf("rkexec ps --format json after --prune: %+v, want live alone", entries)
 	}
 }
@@ -201,8 +201,8 @@ func TestPsDeadSandboxAndPrune(t *testing.T) {
 // TestInfo shows a running sandbox as JSON whose namespaces are those of its child_pid.
 func TestInfo(t *testing.T) {
 	t.Parallel()
-	s := nxStartSandbox(t, "inf", "--pidns", "--utsns")
-	res := rkexecOpts(t, runOpts{RuntimeDir: s.runtimeDir}, "info", "inf")
+	s := startSandbox(t, "inf", "--pidns", "--utsns")
+	res := rkexecOpts(t, s.opts(), "info", "inf")
 	if res.ExitCode != 0 {
 		t.Fatalf("rkexec info: exit code %d, want 0; stderr: %s", res.ExitCode, res.Stderr)
 	}
@@ -225,31 +225,31 @@ func TestInfo(t *testing.T) {
 	if want := []string{"sh", "-c", "sleep 1000; :", s.marker}; !slices.Equal(info.Command, want) {
 		t.Errorf("rkexec info: command %q, want %q", info.Command, want)
 	}
-	for _, kind := range nxExecNSKinds {
-		if want := nxNS(t, s.childPID, kind); info.Namespaces[kind] != want {
+	for _, kind := range execNSKinds {
+		if want := nsLink(t, s.childPID, kind); info.Namespaces[kind] != want {
 			t.Errorf("rkexec info: namespaces[%s] = %q, want %q (readlink /proc/%d/ns/%s)", kind, info.Namespaces[kind], want, s.childPID, kind)
 		}
 	}
 	for _, kind := range []string{"pid", "uts"} {
-		if host := nxNS(t, os.Getpid(), kind); info.Namespaces[kind] == host {
+		if host := nsLink(t, os.Getpid(), kind); info.Namespaces[kind] == host {
 			t.Errorf("rkexec info: namespaces[%s] is the host's %s", kind, host)
 		}
 	}
 	// By state directory too.
-	res = rkexecOpts(t, runOpts{RuntimeDir: s.runtimeDir}, "info", s.stateDir)
+	res = rkexecOpts(t, s.opts(), "info", s.stateDir)
 	if res.ExitCode != 0 || !strings.Contains(res.Stdout, `"child_pid": `+strconv.Itoa(s.childPID)) {
 		t.Errorf("rkexec info STATE_DIR: exit code %d, stdout %s; stderr: %s", res.ExitCode, res.Stdout, res.Stderr)
 	}
 	// Unknown and dead sandboxes.
-	res = rkexecOpts(t, runOpts{RuntimeDir: s.runtimeDir}, "info", "rkexec-no-such-sandbox")
+	res = rkexecOpts(t, s.opts(), "info", "rkexec-no-such-sandbox")
 	if res.ExitCode != 125 {
 		t.Errorf("rkexec info of an unknown sandbox: exit code %d, want 125", res.ExitCode)
 	}
-	nxOneLineError(t, res.Stderr, "rkexec-no-such-sandbox")
-	nxMakeDeadSandbox(t, s.runtimeDir, "ghost")
+	oneErrorLine(t, res, "rkexec-no-such-sandbox")
+	makeDeadSandbox(t, s.runtimeDir, "ghost")
 	res = rkexecOpts(t, runOpts{RuntimeDir: s.runtimeDir, Timeout: 10 * time.Second}, "info", "ghost")
 	if res.ExitCode != 125 {
 		t.Errorf("rkexec info of a dead sandbox: exit code %d, want 125; stdout: %s", res.ExitCode, res.Stdout)
 	}
-	nxOneLineError(t, res.Stderr, "ghost", "not running")
+	oneErrorLine(t, res, "ghost", "not running")
 }

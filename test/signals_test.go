@@ -30,14 +30,13 @@ while [ -z "$seen" ]; do sleep 0.05; done
 sleep 0.3
 exit 7`, name)
 			cmd := startRkexec(t, "--", "sh", "-c", script, "sh", got, ready)
-			waitForFile(t, ready, 5*time.Second)
+			waitForFile(t, cmd, ready, 5*time.Second)
 			if err := cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}
-			err := cmd.Wait()
-			stdout, stderr := outputOf(cmd)
-			if code := cmd.ProcessState.ExitCode(); code != 7 {
-				t.Fatalf("exit code %d (%v), want 7 from the trap\nstdout: %s\nstderr: %s", code, err, stdout, stderr)
+			res := waitExit(t, cmd, defaultRunTimeout)
+			if res.ExitCode != 7 {
+				t.Fatalf("exit code %d (signal %v), want 7 from the trap\nstdout: %s\nstderr: %s", res.ExitCode, res.Signal, res.Stdout, res.Stderr)
 			}
 			data, err := os.ReadFile(got)
 			if err != nil {
@@ -80,8 +79,8 @@ func TestSIGKILLTakesSandboxDown(t *testing.T) {
 echo ready >"$1"
 wait`, marker)
 	cmd := startRkexec(t, "--name", "k", "--", "sh", "-c", script, "sh", ready)
-	waitForFile(t, ready, 5*time.Second)
-	waitForFile(t, filepath.Join(stateDir, "child_pid"), 5*time.Second)
+	waitForFile(t, cmd, ready, 5*time.Second)
+	waitForFile(t, cmd, filepath.Join(stateDir, "child_pid"), 5*time.Second)
 	if n := len(processesWith(t, marker)); n < 3 {
 		t.Fatalf("want the command and its two sleepers running, found %d processes with the marker", n)
 	}
@@ -90,9 +89,7 @@ wait`, marker)
 	}
 	_ = cmd.Wait() // killed
 	noProcessesLeft(t, marker)
-	if !waitGone(stateDir, 5*time.Second) {
-		assertNoStateDir(t, stateDir)
-	}
+	noStateDirWithin(t, stateDir, 5*time.Second)
 }
 
 // TestOrphansKilledOnExit: when the command exits, a background process it left is killed.
@@ -111,4 +108,38 @@ func TestOrphansKilledOnExit(t *testing.T) {
 		t.Fatalf("pid file (written once the background process started): %q", data)
 	}
 	noProcessesLeft(t, marker)
+}
+
+// TestOrphanKilledWhenProcHidden: a target that mounts a tmpfs over /proc and exits, leaving a
+// background sleep, neither stalls rkexec nor leaves the sleep running.
+func TestOrphanKilledWhenProcHidden(t *testing.T) {
+	t.Parallel()
+	marker := sleepMarker(t)
+	// The sleep's output goes elsewhere, so that a sleep left running does not hold rkexec's stdout.
+	script := `mount -t tmpfs none /proc || exit 1; sleep "$1" >/dev/null 2>&1 </dev/null & exit 0`
+	res := rkexecOpts(t, runOpts{Timeout: 4 * time.Second}, "--", "sh", "-c", script, "sh", marker)
+	wantExit(t, res, 0)
+	noProcessesLeft(t, marker)
+}
+
+// TestSIGKILLWithProcHiddenLeavesNothing: SIGKILL of rkexec while its target has hidden /proc
+// leaves no process and no state dir.
+func TestSIGKILLWithProcHiddenLeavesNothing(t *testing.T) {
+	t.Parallel()
+	marker := sleepMarker(t)
+	ready := filepath.Join(t.TempDir(), "ready")
+	stateDir := filepath.Join(runtimeDirOf(t), "rkexec", "hidden")
+	script := `mount -t tmpfs none /proc || exit 1; sleep "$2" >/dev/null 2>&1 </dev/null & echo ok >"$1"; wait`
+	cmd := startRkexec(t, "--name", "hidden", "--", "sh", "-c", script, "sh", ready, marker)
+	waitForFile(t, cmd, ready, 4*time.Second)
+	waitForFile(t, cmd, filepath.Join(stateDir, "child_pid"), 4*time.Second)
+	if len(processesWith(t, marker)) < 2 {
+		t.Fatalf("want the target sh and its sleep %s running; found %q", marker, processesWith(t, marker))
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait() // killed
+	noProcessesLeft(t, marker)
+	noStateDirWithin(t, stateDir, 3*time.Second)
 }

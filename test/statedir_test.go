@@ -3,10 +3,9 @@ package test
 // The state directory while the sandbox runs and after, and what the command inherits.
 
 import (
-	"context"
 	"encoding/json"
+	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -21,9 +20,9 @@ func TestStateDirWhileRunning(t *testing.T) {
 	t.Parallel()
 	stop := filepath.Join(t.TempDir(), "stop")
 	stateDir := filepath.Join(runtimeDirOf(t), "rkexec", "x")
-	args := []string{"--name", "x", "--", "sh", "-c", `while [ ! -e "$1" ]; do sleep 0.02; done`, "sh", stop}
+	args := []string{"--name", "x", "--", "sh", "-c", stopFileScript, "sh", stop}
 	cmd := startRkexec(t, args...)
-	waitForFile(t, filepath.Join(stateDir, "child_pid"), 5*time.Second)
+	waitForFile(t, cmd, filepath.Join(stateDir, "child_pid"), 5*time.Second)
 
 	fi, err := os.Lstat(stateDir)
 	if err != nil {
@@ -126,11 +125,8 @@ func TestTargetSeesOnlyStdFds(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f2.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), defaultRunTimeout)
-	defer cancel()
-	cmd := rkexecCommand(ctx, t, runOpts{}, []string{"--", "sh", "-c", "ls /proc/$$/fd"})
-	cmd.ExtraFiles = []*os.File{f1, f2} // fds 3 and 4 of rkexec
-	res := runCommand(t, ctx, cmd)
+	res := rkexecOpts(t, runOpts{ExtraFiles: []*os.File{f1, f2}}, // fds 3 and 4 of rkexec
+		"--", "sh", "-c", "ls /proc/$$/fd")
 	wantExit(t, res, 0)
 	if got := strings.Fields(res.Stdout); !slices.Equal(got, []string{"0", "1", "2"}) {
 		t.Errorf("the command's fds: %q, want [0 1 2]", got)
@@ -146,8 +142,8 @@ func TestGivenStateDirKept(t *testing.T) {
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	cmd := startRkexec(t, "--state-dir", dir, "--", "sh", "-c", `while [ ! -e "$1" ]; do sleep 0.02; done`, "sh", stop)
-	waitForFile(t, filepath.Join(dir, "child_pid"), 5*time.Second)
+	cmd := startRkexec(t, "--state-dir", dir, "--", "sh", "-c", stopFileScript, "sh", stop)
+	waitForFile(t, cmd, filepath.Join(dir, "child_pid"), 5*time.Second)
 	for _, name := range []string{"lock", "state.json"} {
 		if _, err := os.Lstat(filepath.Join(dir, name)); err != nil {
 			t.Errorf("given state dir while running: %v", err)
@@ -176,39 +172,38 @@ func TestStaleStateDirReused(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	cmd := startRkexec(t, "--name", "x", "--", "sh", "-c", `while [ ! -e "$1" ]; do sleep 0.02; done`, "sh", stop)
+	cmd := startRkexec(t, "--name", "x", "--", "sh", "-c", stopFileScript, "sh", stop)
 	// The stale child_pid is replaced by the new child's pid once the sandbox is ready.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	eventually(t, 5*time.Second, 10*time.Millisecond, func() error {
 		data, _ := os.ReadFile(filepath.Join(dir, "child_pid")) // missing while being replaced
 		if pid, err := strconv.Atoi(strings.TrimSpace(string(data))); err == nil && pid > 1 {
 			if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err != nil {
 				t.Errorf("new child_pid %d is not a live process: %v", pid, err)
 			}
-			break
+			return nil
 		}
-		if cmd.ProcessState != nil || time.Now().After(deadline) {
-			stdout, stderr := outputOf(cmd)
-			t.Fatalf("child_pid still %q after 5s: the stale state dir was not taken over\nstdout: %s\nstderr: %s",
-				data, stdout, stderr)
+		stdout, stderr := outputOf(cmd)
+		err := fmt.Errorf("child_pid still %q: the stale state dir was not taken over\nstdout: %s\nstderr: %s", data, stdout, stderr)
+		if exitedUnreaped(cmd.Process.Pid) {
+			t.Fatalf("rkexec exited: %v", err)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return err
+	})
 	stopAndWait(t, cmd, stop)
 	if left := dirEntries(t, dir); len(left) != 0 {
 		t.Errorf("left in the reused state dir after exit: %q", left)
 	}
 }
 
-// stopAndWait creates the stop file a running command waits for, and wants rkexec to exit 0.
-func stopAndWait(t testing.TB, cmd *exec.Cmd, stop string) {
-	t.Helper()
-	if err := os.WriteFile(stop, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	err := cmd.Wait()
-	if code := cmd.ProcessState.ExitCode(); code != 0 {
-		_, stderr := outputOf(cmd)
-		t.Fatalf("exit code %d (%v), want 0; stderr: %s", code, err, stderr)
+// TestTargetStateDirOverridesCaller: ROOTLESSKIT_STATE_DIR inside a run is the new state dir,
+// whatever the caller had.
+func TestTargetStateDirOverridesCaller(t *testing.T) {
+	t.Parallel()
+	stateDir := filepath.Join(runtimeDirOf(t), "rkexec", "envrun")
+	res := rkexecOpts(t, runOpts{Env: []string{"ROOTLESSKIT_STATE_DIR=/stale"}},
+		"--name", "envrun", "--", "printenv", "ROOTLESSKIT_STATE_DIR")
+	wantExit(t, res, 0)
+	if want := stateDir + "\n"; res.Stdout != want {
+		t.Errorf("caller ROOTLESSKIT_STATE_DIR=/stale: printenv in rkexec printed %q, want the new state dir %q", res.Stdout, want)
 	}
 }
