@@ -1,13 +1,21 @@
 package sigforward
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rkexec/rkexec/internal/testenv"
 )
 
 func TestRelayedLeavesOutWrapperSignals(t *testing.T) {
@@ -28,38 +36,194 @@ func TestRelayedLeavesOutWrapperSignals(t *testing.T) {
 }
 
 // TestHeldSignalsReachTheTarget: a signal caught before the target exists is relayed once it does,
-// and Relayed reports it.
+// even one a terminal sends to its foreground group (SIGINT), which a signal caught later is not
+// (the terminal delivered it to the target already); and Relayed reports it. It runs in a copy of
+// the test binary that has a pty as its controlling terminal and is in its foreground group, so that
+// FromTerminal(SIGINT) holds there.
 func TestHeldSignalsReachTheTarget(t *testing.T) {
+	if os.Getenv(helperEnv) != "" {
+		heldSignalHelper(t)
+		return
+	}
+	master, slave := openPty(t)
+	var out bytes.Buffer
+	done := make(chan struct{})
+	go func() { defer close(done); _, _ = io.Copy(&out, master) }() // until EIO: every slave closed
+	runHelper(t, "TestHeldSignalsReachTheTarget", slave,
+		&syscall.SysProcAttr{Setsid: true, Setctty: true, Ctty: 0}, func() string { <-done; return out.String() })
+}
+
+func heldSignalHelper(t *testing.T) {
+	if !FromTerminal(unix.SIGINT) {
+		t.Fatal("set-up: the helper is not in its terminal's foreground group, FromTerminal(SIGINT) is false")
+	}
 	f := Start(nil)
 	defer f.Stop()
-	if err := unix.Kill(os.Getpid(), unix.SIGUSR1); err != nil {
+	if err := unix.Kill(os.Getpid(), unix.SIGINT); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("sh", "-c", `trap 'exit 7' USR1; echo ready; while :; do sleep 0.05; done`)
-	out, _ := cmd.StdoutPipe()
+	// Held: caught, before there is a target. Nothing signals that the runtime has passed it on.
+	waitUntil(t, func() bool { return len(f.ch) == 1 }, "SIGINT sent to ourselves did not reach the forwarder")
+	cmd := exec.Command("sh", "-c", `trap 'exit 7' INT; echo ready; while :; do sleep 0.05; done`)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 6)
-	if _, err := io.ReadFull(out, buf); err != nil { // the trap is set
+	if _, err := io.ReadFull(stdout, buf); err != nil { // the trap is set
 		t.Fatal(err)
 	}
 	f.SetTarget(cmd.Process.Pid)
-	err := cmd.Wait()
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case err = <-waited:
+	case <-time.After(10 * time.Second):
+		_ = cmd.Process.Kill()
+		<-waited
+		t.Fatal("the SIGINT held from before SetTarget did not reach the target within 10s")
+	}
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 7 {
-		t.Fatalf("target: %v, want exit 7 from its USR1 trap", err)
+		t.Fatalf("target: %v, want exit 7 from its INT trap", err)
 	}
-	if !f.Relayed(unix.SIGUSR1) || f.Relayed(unix.SIGUSR2) {
+	if !f.Relayed(unix.SIGINT) || f.Relayed(unix.SIGUSR2) {
 		t.Fatal("Relayed does not match what was relayed")
+	}
+	fmt.Println(helperDone)
+}
+
+// TestStopWithoutTarget: Stop before SetTarget relays nothing, not even a signal held by then, and
+// signals nobody (kill(0) would signal the whole process group). It runs in a copy of the test binary
+// in a process group of its own, with a shell in that group as the witness.
+func TestStopWithoutTarget(t *testing.T) {
+	if os.Getenv(helperEnv) != "" {
+		stopWithoutTargetHelper(t)
+		return
+	}
+	var out bytes.Buffer
+	runHelper(t, "TestStopWithoutTarget", nil, &syscall.SysProcAttr{Setpgid: true}, out.String)
+}
+
+func stopWithoutTargetHelper(t *testing.T) {
+	// The witness records the signals it gets; it ends on SIGTERM, after running the trap of any
+	// SIGUSR1 already sent to it (the lower number is delivered, and its trap run, first).
+	witness := exec.Command("sh", "-c", `trap 'echo USR1' USR1; trap 'echo TERM; exit 0' TERM; echo ready; while :; do sleep 0.05; done`)
+	stdout, err := witness.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := witness.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 6)
+	if _, err := io.ReadFull(stdout, buf); err != nil { // the traps are set
+		t.Fatal(err)
+	}
+	// Should the forwarder signal the group, this process survives it and can tell.
+	survive := make(chan os.Signal, 1)
+	signal.Notify(survive, unix.SIGUSR1)
+	defer signal.Stop(survive)
+
+	f := Start(nil)
+	if err := unix.Kill(os.Getpid(), unix.SIGUSR1); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, func() bool { return len(f.ch) == 1 }, "SIGUSR1 sent to ourselves did not reach the forwarder")
+	f.Stop() // returns once the forwarder's goroutine has ended: whatever it sent is sent
+	if f.Relayed(unix.SIGUSR1) {
+		t.Error("relayed with no target")
+	}
+	if err := witness.Process.Signal(unix.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	rest, err := io.ReadAll(stdout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := witness.Wait(); err != nil {
+		t.Fatalf("witness: %v", err)
+	}
+	if got := string(rest); got != "TERM\n" {
+		t.Errorf("the witness in our process group got %q, want only the test's TERM: Stop without a target signalled the group", got)
+	}
+	fmt.Println(helperDone)
+}
+
+// helperEnv, set, makes a test run its helper: the test binary re-executed by runHelper.
+const helperEnv = "SIGFORWARD_TEST_HELPER"
+
+// helperDone is the line a helper prints when it ran to its end.
+const helperDone = "sigforward helper: done"
+
+// runHelper re-executes the test binary to run test name as its helper, with attr and, when tty is
+// not nil, tty as its stdin, stdout and stderr (output then reads what it wrote); it fails the test
+// unless the helper passes within 30s and prints helperDone.
+func runHelper(t *testing.T, name string, tty *os.File, attr *syscall.SysProcAttr, output func() string) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^"+name+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), helperEnv+"=1")
+	cmd.SysProcAttr = attr
+	var buf bytes.Buffer
+	if tty != nil {
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+	} else {
+		cmd.Stdout, cmd.Stderr = &buf, &buf
+		output = buf.String
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if tty != nil {
+		tty.Close() // the helper holds it now
+	}
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	var err error
+	select {
+	case err = <-waited:
+	case <-time.After(30 * time.Second):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // its own group: the helper and its children
+		err = <-waited
+	}
+	out := output()
+	if err != nil || !strings.Contains(out, helperDone) {
+		t.Fatalf("helper %s: %v\n%s", name, err, out)
 	}
 }
 
-// TestStopWithoutTarget: Stop before SetTarget relays nothing (and signals nobody).
-func TestStopWithoutTarget(t *testing.T) {
-	f := Start(nil)
-	f.Stop()
-	if f.Relayed(unix.SIGTERM) {
-		t.Fatal("relayed with no target")
+// openPty opens a pseudo-terminal pair; the test closes the master when it ends.
+func openPty(t *testing.T) (master, slave *os.File) {
+	t.Helper()
+	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		testenv.Missing(t, "a pseudo-terminal (open /dev/ptmx: %v)", err)
+	}
+	t.Cleanup(func() { master.Close() })
+	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
+		t.Fatalf("unlockpt: %v", err)
+	}
+	n, err := unix.IoctlGetUint32(int(master.Fd()), unix.TIOCGPTN)
+	if err != nil {
+		t.Fatalf("ptsname: %v", err)
+	}
+	slave, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return master, slave
+}
+
+// waitUntil polls cond, which nothing signals, for up to 10s; it fails the test with msg when cond
+// stays false.
+func waitUntil(t *testing.T, cond func() bool, msg string) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal(msg)
+		}
 	}
 }
