@@ -697,8 +697,8 @@ func wantExit(t testing.TB, res *Result, code int) {
 	}
 }
 
-// oneErrorLine fails the test unless stderr is exactly one "rkexec: " line (no empty lines around
-// it) containing each of words.
+// oneErrorLine fails the test unless stderr is exactly one "rkexec: " (or "rkexec exec: ") line, no
+// empty lines around it, containing each of words.
 func oneErrorLine(t testing.TB, res *Result, words ...string) {
 	t.Helper()
 	line := strings.TrimSuffix(res.Stderr, "\n")
@@ -706,7 +706,8 @@ func oneErrorLine(t testing.TB, res *Result, words ...string) {
 		t.Errorf("want exactly one line on stderr, got:\n%s", res.Stderr)
 		return
 	}
-	if !strings.HasPrefix(line, "rkexec: ") {
+	// "rkexec exec: " is what rkexec exec's stage inside the sandbox writes.
+	if !strings.HasPrefix(line, "rkexec: ") && !strings.HasPrefix(line, "rkexec exec: ") {
 		t.Errorf("stderr line does not start with %q: %q", "rkexec: ", line)
 	}
 	for _, w := range words {
