@@ -138,22 +138,7 @@ func TestExecExitCodes(t *testing.T) {
 func TestExecSignalRelayed(t *testing.T) {
 	t.Parallel()
 	s := startSandbox(t, "sig", "--pidns")
-	ready := filepath.Join(t.TempDir(), "ready")
-	// The trap kills the background sleep: the sandbox outlives this command, and so would the sleep,
-	// holding rkexec exec's stdout open.
-	script := `trap 'kill $!; echo trapped; exit 7' TERM; touch "$1"; sleep 1000 & wait`
-	cmd := startRkexecOpts(t, s.opts(), "exec", "sig", "--", "sh", "-c", script, "sh", ready)
-	waitForFile(t, cmd, ready, 10*time.Second)
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	res := waitExit(t, cmd, 10*time.Second)
-	if res.status() != 7 {
-		t.Errorf("rkexec exec: exit code %d after SIGTERM, want 7 (from the trap); stderr: %s", res.status(), res.Stderr)
-	}
-	if res.Stdout != "trapped\n" {
-		t.Errorf("stdout %q, want the trap's %q", res.Stdout, "trapped\n")
-	}
+	wantSIGTERMTrapped(t, s.opts(), "exec", "sig", "--")
 }
 
 // TestExecCwdEnvUser: --cwd, -e and --user apply to the command.

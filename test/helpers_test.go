@@ -801,6 +801,39 @@ func stopAndWait(t testing.TB, cmd *exec.Cmd, stop string) {
 	}
 }
 
+// wantSIGTERMTrapped starts rkexec with args and a command whose SIGTERM trap prints "trapped" and
+// exits 7, sends rkexec SIGTERM once the trap is set, and wants rkexec to exit 7 with the trap's output.
+func wantSIGTERMTrapped(t testing.TB, opts runOpts, args ...string) {
+	t.Helper()
+	ready := filepath.Join(t.TempDir(), "ready")
+	// The trap kills the background sleep: a sandbox that outlives this command (rkexec exec) would
+	// keep the sleep, holding rkexec's stdout open.
+	script := `trap 'kill $!; echo trapped; exit 7' TERM; touch "$1"; sleep 1000 & wait`
+	cmd := startRkexecOpts(t, opts, append(args, "sh", "-c", script, "sh", ready)...)
+	waitForFile(t, cmd, ready, 10*time.Second)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	res := waitExit(t, cmd, 10*time.Second)
+	if res.status() != 7 {
+		t.Errorf("%q: exit code %d after SIGTERM, want 7 (from the trap); stderr: %s", args, res.status(), res.Stderr)
+	}
+	if res.Stdout != "trapped\n" {
+		t.Errorf("%q: stdout %q, want the trap's %q", args, res.Stdout, "trapped\n")
+	}
+}
+
+// fieldPairs maps the first field of each two-field line of s to the second ("pid comm", "kind link").
+func fieldPairs(s string) map[string]string {
+	pairs := map[string]string{}
+	for line := range strings.Lines(s) {
+		if f := strings.Fields(line); len(f) == 2 {
+			pairs[f[0]] = f[1]
+		}
+	}
+	return pairs
+}
+
 // writeScript writes an executable shell script.
 func writeScript(t testing.TB, path, body string) {
 	t.Helper()

@@ -73,12 +73,7 @@ func TestPidnsPsShowsInit(t *testing.T) {
 	if res.ExitCode != 0 {
 		t.Fatalf("exit code %d, want 0; stderr: %s", res.ExitCode, res.Stderr)
 	}
-	rows := map[string]string{}
-	for line := range strings.Lines(res.Stdout) {
-		if f := strings.Fields(line); len(f) == 2 {
-			rows[f[0]] = f[1]
-		}
-	}
+	rows := fieldPairs(res.Stdout)
 	if !strings.Contains(rows["1"], "rkexec") {
 		t.Errorf("ps inside: PID 1 is %q, want rkexec's init; ps output:\n%s", rows["1"], res.Stdout)
 	}
@@ -143,12 +138,7 @@ func TestExtraNamespacesDiffer(t *testing.T) {
 			if res.ExitCode != 0 {
 				t.Fatalf("exit code %d, want 0; stderr: %s", res.ExitCode, res.Stderr)
 			}
-			inside := map[string]string{}
-			for line := range strings.Lines(res.Stdout) {
-				if f := strings.Fields(line); len(f) == 2 {
-					inside[f[0]] = f[1]
-				}
-			}
+			inside := fieldPairs(res.Stdout)
 			for _, kind := range runNSKinds {
 				got := inside[kind]
 				if got == "" || !strings.HasPrefix(got, kind+":[") {
@@ -203,20 +193,7 @@ func TestPidnsSignalRelayed(t *testing.T) {
 	for _, reaper := range []string{"auto", "false"} {
 		t.Run("reaper="+reaper, func(t *testing.T) {
 			t.Parallel()
-			ready := filepath.Join(t.TempDir(), "ready")
-			script := `trap 'echo trapped; exit 7' TERM; touch "$1"; sleep 1000 & wait`
-			cmd := startRkexec(t, "--pidns", "--reaper="+reaper, "--", "sh", "-c", script, "sh", ready)
-			waitForFile(t, cmd, ready, 10*time.Second)
-			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
-				t.Fatal(err)
-			}
-			res := waitExit(t, cmd, 10*time.Second)
-			if res.status() != 7 {
-				t.Errorf("exit code %d after SIGTERM, want 7 (from the trap); stderr: %s", res.status(), res.Stderr)
-			}
-			if res.Stdout != "trapped\n" {
-				t.Errorf("stdout %q, want the trap's %q", res.Stdout, "trapped\n")
-			}
+			wantSIGTERMTrapped(t, runOpts{}, "--pidns", "--reaper="+reaper, "--")
 		})
 	}
 }
