@@ -2,7 +2,8 @@
 // check what is seen inside its namespaces. It is not for unit tests of packages (those live next to
 // the package).
 //
-// This file is the harness. TestMain builds ./cmd/rkexec once (or takes $RKEXEC_BIN) into a temporary
+// This file is the harness; helpers_test.go holds what the tests share (running rkexec, waiting, a
+// running sandbox, a pty), and each <feature>_test.go the tests of one feature. TestMain builds ./cmd/rkexec once (or takes $RKEXEC_BIN) into a temporary
 // directory every user can read. Run as a normal user, all tests run as that user. Run as root, the
 // tests run in three phases, each streamed with a header line:
 //
