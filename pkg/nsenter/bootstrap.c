@@ -144,7 +144,7 @@ static void sort_joins(struct rkx_bootstrap *out)
 
 int rkx_parse_bootstrap(const uint8_t *buf, size_t len, struct rkx_bootstrap *out, char *err, size_t errlen)
 {
-	int seen_flags = 0, seen_maps = 0, seen_setsid = 0;
+	int seen_flags = 0, seen_maps = 0, seen_setsid = 0, seen_pdeathsig = 0;
 	uint32_t joined = 0;
 	size_t off;
 
@@ -221,6 +221,19 @@ int rkx_parse_bootstrap(const uint8_t *buf, size_t len, struct rkx_bootstrap *ou
 				return fail(err, errlen, "setsid: attribute repeated");
 			if (get_bool(p, plen, "setsid", &out->setsid, err, errlen) < 0)
 				return -1;
+			break;
+		case RKX_ATTR_CLEAR_PDEATHSIG:
+			if (seen_pdeathsig++)
+				return fail(err, errlen, "clear-pdeathsig: attribute repeated");
+			if (get_bool(p, plen, "clear-pdeathsig", &out->clear_pdeathsig, err, errlen) < 0)
+				return -1;
+			break;
+		case RKX_ATTR_STAGE2_NAME:
+			if (out->stage2_name != NULL)
+				return fail(err, errlen, "stage-2 name: attribute repeated");
+			if (check_string(p, plen, RKX_MAX_STAGE_NAME, "stage-2 name", err, errlen) < 0)
+				return -1;
+			out->stage2_name = (const char *)p;
 			break;
 		default:
 			return fail(err, errlen, "unknown attribute type %u at offset %zu", atype,

@@ -17,6 +17,10 @@ type bootstrap struct {
 	MapsByGo   bool
 	Hostname   string
 	Setsid     bool
+	// ClearPdeathsig: stage 2 clears its parent-death signal as its last step.
+	ClearPdeathsig bool
+	// Stage2Name is stage 2's PR_SET_NAME; empty keeps "rkexec:[2:INIT]".
+	Stage2Name string
 }
 
 var errBootstrap = errors.New("bootstrap")
@@ -68,6 +72,14 @@ func (b *bootstrap) validate() error {
 			return bootstrapErr("hostname needs CLONE_NEWUTS in the clone flags")
 		}
 	}
+	if b.Stage2Name != "" {
+		if strings.IndexByte(b.Stage2Name, 0) >= 0 {
+			return bootstrapErr("stage-2 name: contains a NUL byte")
+		}
+		if len(b.Stage2Name) > maxStageName {
+			return bootstrapErr("stage-2 name: longer than %d bytes", maxStageName)
+		}
+	}
 	if b.MapsByGo != (b.CloneFlags&nsTypes()[0].flag != 0) {
 		return bootstrapErr("maps-by-go must be set exactly when CLONE_NEWUSER is unshared")
 	}
@@ -94,7 +106,7 @@ func nsName(flag uint32) string {
 }
 
 // encode validates b and returns the message. It always writes the clone
-// flags and both booleans, so equal bootstraps encode to equal bytes.
+// flags and every boolean, so equal bootstraps encode to equal bytes.
 func (b bootstrap) encode() ([]byte, error) {
 	if err := b.validate(); err != nil {
 		return nil, err
@@ -123,6 +135,10 @@ func (b bootstrap) marshal() ([]byte, error) {
 	if b.Hostname != "" {
 		put(attrHostname, append([]byte(b.Hostname), 0))
 	}
+	if b.Stage2Name != "" {
+		put(attrStage2Name, append([]byte(b.Stage2Name), 0))
+	}
+	put(attrClearPdeathsig, []byte{boolByte(b.ClearPdeathsig)})
 	put(attrSetsid, []byte{boolByte(b.Setsid)})
 	out := buf.Bytes()
 	if len(out) > bootstrapMaxLen {
@@ -164,7 +180,7 @@ func decodeBootstrap(msg []byte) (bootstrap, error) {
 	if v := binary.NativeEndian.Uint16(msg[6:]); v != bootstrapVersion {
 		return b, bootstrapErr("version %d, want %d", v, bootstrapVersion)
 	}
-	var seenFlags, seenMaps, seenSetsid, seenHostname bool
+	var seenFlags, seenMaps, seenSetsid, seenHostname, seenPdeathsig, seenName bool
 	for off := bootstrapHdrLen; off < len(msg); {
 		if len(msg)-off < attrHdrLen {
 			return b, bootstrapErr("attribute at offset %d: truncated header", off)
@@ -253,6 +269,26 @@ func decodeBootstrap(msg []byte) (bootstrap, error) {
 				return b, err
 			}
 			b.Setsid = v
+		case attrClearPdeathsig:
+			if seenPdeathsig {
+				return b, bootstrapErr("clear-pdeathsig: attribute repeated")
+			}
+			seenPdeathsig = true
+			v, err := decodeBool(p, "clear-pdeathsig")
+			if err != nil {
+				return b, err
+			}
+			b.ClearPdeathsig = v
+		case attrStage2Name:
+			if seenName {
+				return b, bootstrapErr("stage-2 name: attribute repeated")
+			}
+			seenName = true
+			n, err := decodeString(p, maxStageName, "stage-2 name")
+			if err != nil {
+				return b, err
+			}
+			b.Stage2Name = n
 		default:
 			return b, bootstrapErr("unknown attribute type %d at offset %d", atype, off-padded)
 		}

@@ -18,6 +18,8 @@ func sampleBootstraps() []bootstrap {
 	return []bootstrap{
 		{},
 		{Setsid: true},
+		{ClearPdeathsig: true, Stage2Name: "rkexec:child"},
+		{Stage2Name: strings.Repeat("n", maxStageName)},
 		{CloneFlags: unix.CLONE_NEWUTS, Hostname: "h"},
 		{CloneFlags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWPID | unix.CLONE_NEWUTS |
 			unix.CLONE_NEWIPC | unix.CLONE_NEWCGROUP | unix.CLONE_NEWTIME | unix.CLONE_NEWNET,
@@ -119,6 +121,11 @@ func TestBootstrapRejects(t *testing.T) {
 		"ns joined+new":      message(attr(attrCloneFlags, u32(unix.CLONE_NEWNET)...), attr(attrJoinNS, str("net:/a")...)),
 		"userns no maps":     message(attr(attrCloneFlags, u32(unix.CLONE_NEWUSER)...)),
 		"maps no userns":     message(attr(attrMapsByGo, 1)),
+		"pdeathsig 2":        message(attr(attrClearPdeathsig, 2)),
+		"pdeathsig twice":    message(attr(attrClearPdeathsig, 0), attr(attrClearPdeathsig, 0)),
+		"name too long":      message(attr(attrStage2Name, str(strings.Repeat("n", maxStageName+1))...)),
+		"name empty":         message(attr(attrStage2Name, 0)),
+		"name twice":         message(attr(attrStage2Name, str("a")...), attr(attrStage2Name, str("b")...)),
 	} {
 		if b, err := decodeBootstrap(msg); err == nil {
 			t.Errorf("%s: Go accepted %x as %+v", name, msg, b)

@@ -35,9 +35,14 @@ func cParseBootstrap(msg []byte) (bootstrap, error) {
 		CloneFlags: uint32(out.clone_flags),
 		MapsByGo:   out.maps_by_go != 0,
 		Setsid:     out.setsid != 0,
+
+		ClearPdeathsig: out.clear_pdeathsig != 0,
 	}
 	if out.hostname != nil {
 		b.Hostname = C.GoString(out.hostname)
+	}
+	if out.stage2_name != nil {
+		b.Stage2Name = C.GoString(out.stage2_name)
 	}
 	for i := 0; i < int(out.njoin); i++ {
 		j := out.join[i]
@@ -53,25 +58,28 @@ func cProtocol() map[string]any {
 		nsOrder[i] = uint32(C.rkx_ns_order[i])
 	}
 	return map[string]any{
-		"EnvInitPipe":      C.GoString(C.rkx_env_initpipe()),
-		"EnvLogPipe":       C.GoString(C.rkx_env_logpipe()),
-		"EnvStage":         C.GoString(C.rkx_env_stage()),
-		"bootstrapMsgType": int(C.RKX_BOOTSTRAP_MSG_TYPE),
-		"bootstrapVersion": int(C.RKX_BOOTSTRAP_VERSION),
-		"bootstrapHdrLen":  int(C.RKX_BOOTSTRAP_HDR_LEN),
-		"bootstrapMaxLen":  int(C.RKX_BOOTSTRAP_MAX_LEN),
-		"attrHdrLen":       int(C.RKX_ATTR_HDR_LEN),
-		"attrAlign":        int(C.RKX_ATTR_ALIGN),
-		"attrCloneFlags":   int(C.RKX_ATTR_CLONE_FLAGS),
-		"attrJoinNS":       int(C.RKX_ATTR_JOIN_NS),
-		"attrMapsByGo":     int(C.RKX_ATTR_MAPS_BY_GO),
-		"attrHostname":     int(C.RKX_ATTR_HOSTNAME),
-		"attrSetsid":       int(C.RKX_ATTR_SETSID),
-		"maxNamespacePath": int(C.RKX_MAX_NS_PATH),
-		"maxHostname":      int(C.RKX_MAX_HOSTNAME),
-		"syncMapsDone":     int(C.RKX_SYNC_MAPS_DONE),
-		"syncMapsFailed":   int(C.RKX_SYNC_MAPS_FAILED),
-		"nsOrder":          nsOrder,
+		"EnvInitPipe":        C.GoString(C.rkx_env_initpipe()),
+		"EnvLogPipe":         C.GoString(C.rkx_env_logpipe()),
+		"EnvStage":           C.GoString(C.rkx_env_stage()),
+		"bootstrapMsgType":   int(C.RKX_BOOTSTRAP_MSG_TYPE),
+		"bootstrapVersion":   int(C.RKX_BOOTSTRAP_VERSION),
+		"bootstrapHdrLen":    int(C.RKX_BOOTSTRAP_HDR_LEN),
+		"bootstrapMaxLen":    int(C.RKX_BOOTSTRAP_MAX_LEN),
+		"attrHdrLen":         int(C.RKX_ATTR_HDR_LEN),
+		"attrAlign":          int(C.RKX_ATTR_ALIGN),
+		"attrCloneFlags":     int(C.RKX_ATTR_CLONE_FLAGS),
+		"attrJoinNS":         int(C.RKX_ATTR_JOIN_NS),
+		"attrMapsByGo":       int(C.RKX_ATTR_MAPS_BY_GO),
+		"attrHostname":       int(C.RKX_ATTR_HOSTNAME),
+		"attrSetsid":         int(C.RKX_ATTR_SETSID),
+		"attrClearPdeathsig": int(C.RKX_ATTR_CLEAR_PDEATHSIG),
+		"attrStage2Name":     int(C.RKX_ATTR_STAGE2_NAME),
+		"maxStageName":       int(C.RKX_MAX_STAGE_NAME),
+		"maxNamespacePath":   int(C.RKX_MAX_NS_PATH),
+		"maxHostname":        int(C.RKX_MAX_HOSTNAME),
+		"syncMapsDone":       int(C.RKX_SYNC_MAPS_DONE),
+		"syncMapsFailed":     int(C.RKX_SYNC_MAPS_FAILED),
+		"nsOrder":            nsOrder,
 	}
 }
 

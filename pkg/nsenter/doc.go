@@ -89,6 +89,13 @@
 // be a procfs, or Start fails) and stage 2 lists self/fd through that fd.
 // Go code in stage 2 runs in the joined namespaces and is on its own.
 //
+// Stage 2 is named Config.Name for ps (PR_SET_NAME on the thread that
+// becomes the Go runtime's main thread, which names the process), and with
+// Config.ClearParentDeathSignal it clears its parent-death signal as its
+// very last step, after "go", for Go code that watches its parent another
+// way (an init function could not do either reliably: main may run on any
+// thread).
+//
 // Each stage has a parent-death signal (SIGKILL) tied to the thread that
 // called Start, re-armed after every credential change, which clears it;
 // after arming, a stage checks that the caller still lives, with a pidfd or,

@@ -73,7 +73,16 @@ type report struct {
 	MarkerCloexec         bool
 	Dumpable              int
 	StageAfterUnsetIsGone bool
+	MainPdeathsig         int // the main thread's parent-death signal as the runtime started
 }
+
+// mainPdeathsig is the parent-death signal of the main thread when the Go runtime started: package
+// variables are initialised there, before main.
+var mainPdeathsig = func() int {
+	var sig int32
+	_ = unix.Prctl(unix.PR_GET_PDEATHSIG, uintptr(unsafe.Pointer(&sig)), 0, 0, 0) // cannot fail with a valid pointer
+	return int(sig)
+}()
 
 func stage2Main() int {
 	r := report{
@@ -116,6 +125,7 @@ func stage2Main() int {
 		}
 	}
 	r.Dumpable, _ = unix.PrctlRetInt(unix.PR_GET_DUMPABLE, 0, 0, 0, 0)
+	r.MainPdeathsig = mainPdeathsig
 	os.Unsetenv(EnvStage)
 	r.StageAfterUnsetIsGone = !IsStage2()
 	if err := json.NewEncoder(os.Stdout).Encode(r); err != nil {

@@ -773,10 +773,11 @@ static void stage1(void)
 static void stage2(void)
 {
 	uint8_t go;
+	int clear_pdeathsig;
 
 	st.syncfd = st.sync2[1];
 	close(st.sync1[1]);
-	set_name("rkexec:[2:INIT]");
+	set_name(st.config.stage2_name != NULL ? st.config.stage2_name : "rkexec:[2:INIT]");
 	arm_pdeathsig();
 
 	if (st.config.setsid && setsid() < 0)
@@ -796,6 +797,7 @@ static void stage2(void)
 	if (st.logfd >= 0)
 		close(st.logfd);
 	st.logfd = -1;
+	clear_pdeathsig = st.config.clear_pdeathsig;
 	free(st.buf);
 	st.buf = NULL;
 	memset(&st.config, 0, sizeof(st.config));
@@ -808,6 +810,11 @@ static void stage2(void)
 	close(st.syncfd);
 	munmap(st.shared, sizeof(*st.shared));
 	rewrite_env();
+	/* Last, after "go": until then the caller's death must kill us. The
+	 * Go code that asked for it watches its parent another way. It cannot
+	 * fail with a valid signal number (0). */
+	if (clear_pdeathsig)
+		(void)prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
 }
 
 /* ---- entry -------------------------------------------------------------- */

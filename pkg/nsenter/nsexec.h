@@ -31,10 +31,13 @@
 #define RKX_ATTR_MAPS_BY_GO  3	/* u8 bool: Go writes the id maps of stage 1 */
 #define RKX_ATTR_HOSTNAME    4	/* string: sethostname after unsharing UTS */
 #define RKX_ATTR_SETSID      5	/* u8 bool: stage 2 calls setsid() */
+#define RKX_ATTR_CLEAR_PDEATHSIG 6	/* u8 bool: stage 2 clears its parent-death signal last */
+#define RKX_ATTR_STAGE2_NAME 7	/* string: PR_SET_NAME of stage 2 */
 
-/* Limits (protocol.go: maxNamespacePath, maxHostname). */
+/* Limits (protocol.go: maxNamespacePath, maxHostname, maxStageName). */
 #define RKX_MAX_NS_PATH  4095
 #define RKX_MAX_HOSTNAME 64
+#define RKX_MAX_STAGE_NAME 15
 
 /* Bytes the Go side sends on the init pipe (protocol.go: syncMapsDone, ...). */
 #define RKX_SYNC_MAPS_DONE   0x41
@@ -53,7 +56,9 @@ struct rkx_bootstrap {
 	uint32_t clone_flags;
 	int maps_by_go;
 	int setsid;
+	int clear_pdeathsig;
 	const char *hostname;	/* NULL when absent; points into the buffer */
+	const char *stage2_name;	/* NULL when absent; points into the buffer */
 	size_t njoin;
 	struct rkx_join join[RKX_NS_COUNT];	/* sorted in join order */
 };

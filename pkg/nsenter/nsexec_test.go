@@ -88,6 +88,22 @@ func ppidOf(t *testing.T, pid int) int {
 	return ppid
 }
 
+func TestStage2NameAndParentDeathSignal(t *testing.T) {
+	r, rep := mustStart(t, Config{}, startOpts{})
+	if rep.MainPdeathsig != int(unix.SIGKILL) {
+		t.Errorf("by default stage 2's parent-death signal is %d, want SIGKILL", rep.MainPdeathsig)
+	}
+	r.finish(t)
+	r, rep = mustStart(t, Config{Name: "rkexec:test", ClearParentDeathSignal: true}, startOpts{})
+	if rep.Comm != "rkexec:test" {
+		t.Errorf("comm %q, want rkexec:test", rep.Comm)
+	}
+	if rep.MainPdeathsig != 0 {
+		t.Errorf("with ClearParentDeathSignal: parent-death signal %d, want 0", rep.MainPdeathsig)
+	}
+	r.finish(t)
+}
+
 func TestSetsid(t *testing.T) {
 	r, rep := mustStart(t, Config{Setsid: true}, startOpts{})
 	if rep.Sid != rep.Pid || rep.Pgid != rep.Pid {

@@ -38,12 +38,16 @@ const (
 	attrMapsByGo   = 3 // u8 bool: stage 1 waits for the Go side to write its id maps
 	attrHostname   = 4 // NUL-terminated hostname, needs CLONE_NEWUTS
 	attrSetsid     = 5 // u8 bool: stage 2 calls setsid
+	// u8 bool: stage 2 clears its parent-death signal as its last step before returning to Go
+	attrClearPdeathsig = 6
+	attrStage2Name     = 7 // NUL-terminated name of stage 2 (PR_SET_NAME) for the Go code it runs
 )
 
 // Limits.
 const (
 	maxNamespacePath = 4095
 	maxHostname      = 64
+	maxStageName     = 15 // PR_SET_NAME keeps 15 bytes and a NUL
 )
 
 // Bytes the Go side writes on the init pipe after writing the id maps.

@@ -25,6 +25,12 @@ type Config struct {
 	Unshare  uintptr     // CLONE_NEW* flags of new namespaces; CLONE_NEWUSER needs writeMaps
 	Hostname string      // set after unsharing UTS; needs CLONE_NEWUTS in Unshare
 	Setsid   bool        // stage 2 calls setsid(2), losing the caller's controlling terminal
+	// ClearParentDeathSignal: stage 2 clears its parent-death signal (SIGKILL when the thread that
+	// called Start exits) as its last step, for a process that watches its parent another way.
+	ClearParentDeathSignal bool
+	// Name is stage 2's process name (PR_SET_NAME, at most 15 bytes) for the Go code it runs, set on
+	// its main thread before the runtime starts; empty keeps "rkexec:[2:INIT]".
+	Name string
 }
 
 // Namespace is an existing namespace to join.
@@ -207,6 +213,9 @@ func (cfg Config) encode(haveWriteMaps bool) ([]byte, error) {
 		MapsByGo:   newUser,
 		Hostname:   cfg.Hostname,
 		Setsid:     cfg.Setsid,
+
+		ClearPdeathsig: cfg.ClearParentDeathSignal,
+		Stage2Name:     cfg.Name,
 	}
 	msg, err := b.encode()
 	if err != nil {
