@@ -13,9 +13,11 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
 
+	"github.com/rkexec/rkexec/pkg/command"
 	"github.com/rkexec/rkexec/pkg/enter"
 	"github.com/rkexec/rkexec/pkg/process"
 	"github.com/rkexec/rkexec/pkg/statedir"
+	"github.com/rkexec/rkexec/pkg/wire"
 )
 
 // execFlags are `rkexec exec`'s flags, spelled as runc exec spells them.
@@ -78,11 +80,11 @@ type exitCode int
 func (e exitCode) Error() string { return "exit status " + strconv.Itoa(int(e)) }
 
 func runExec(f *execFlags, args []string) (int, error) {
-	name, command := args[0], args[1:]
-	if len(command) > 0 && command[0] == "--" {
-		command = command[1:]
+	name, argv := args[0], args[1:]
+	if len(argv) > 0 && argv[0] == "--" {
+		argv = argv[1:]
 	}
-	spec, err := execSpec(f, command)
+	spec, err := execSpec(f, argv)
 	if err != nil {
 		return 125, usageError{err}
 	}
@@ -98,14 +100,15 @@ func runExec(f *execFlags, args []string) (int, error) {
 	}
 	// The environment (the caller's, or --process's), then the sandbox's variables, then -e: each key
 	// once, the last value winning.
-	spec.Env = process.MergeEnv(spec.Env, envStateDir+"="+box.StateDir, envRkexecStateDir+"="+box.StateDir,
+	p := &spec.Process
+	p.Env = command.MergeEnv(p.Env, envStateDir+"="+box.StateDir, envRkexecStateDir+"="+box.StateDir,
 		envRkexecName+"="+box.Name, envParentEUID+"="+strconv.Itoa(os.Geteuid()), envParentEGID+"="+strconv.Itoa(os.Getegid()))
-	spec.Env = process.MergeEnv(spec.Env, f.env...)
+	p.Env = command.MergeEnv(p.Env, f.env...)
 	code, err := enter.Run(enter.Opt{
 		SandboxPID:    box.ChildPID,
 		LockPath:      filepath.Join(box.StateDir, statedir.LockFile),
 		Spec:          spec,
-		SpecEnvKey:    execEnvKey,
+		ExecRoleEnv:   roleEnv(roleExec),
 		TTY:           f.tty,
 		ConsoleSocket: f.consoleSocket,
 		Detach:        f.detach,
@@ -118,26 +121,27 @@ func runExec(f *execFlags, args []string) (int, error) {
 }
 
 // execSpec builds the process spec from the flags, or from --process.
-func execSpec(f *execFlags, command []string) (process.Spec, error) {
-	var spec process.Spec
+func execSpec(f *execFlags, argv []string) (wire.ExecSpec, error) {
+	var spec wire.ExecSpec
+	p := &spec.Process
 	if f.processFile != "" {
-		if len(command) > 0 {
+		if len(argv) > 0 {
 			return spec, errors.New("--process and a COMMAND exclude each other: put the command in the file's \"args\"")
 		}
-		p, err := readProcessFile(f.processFile)
+		s, err := readProcessFile(f.processFile)
 		if err != nil {
 			return spec, err
 		}
-		spec = p
+		spec = s
 		f.tty = f.tty || p.Terminal
 	} else {
-		if len(command) == 0 {
+		if len(argv) == 0 {
 			return spec, errors.New("no command given: rkexec exec [flags] NAME -- COMMAND [ARG...]")
 		}
-		spec.Args = command
-		spec.Env = os.Environ()
-		spec.Cwd = f.cwd
-		spec.NoNewPrivs = f.noNewPrivs
+		p.Args = argv
+		p.Env = os.Environ()
+		p.Cwd = f.cwd
+		p.NoNewPrivileges = f.noNewPrivs
 	}
 	// -e applies after the sandbox's variables (runExec).
 	for _, kv := range f.env {
@@ -150,22 +154,24 @@ func execSpec(f *execFlags, command []string) (process.Spec, error) {
 		if err != nil {
 			return spec, err
 		}
-		spec.User = &u
+		p.User.UID, p.User.GID = u.UID, u.GID
 	}
-	if len(f.additionalGids) > 0 {
-		if spec.User == nil {
-			spec.User = &process.User{}
-		}
-		for _, g := range f.additionalGids {
-			spec.User.AdditionalGids = append(spec.User.AdditionalGids, uint32(g))
-		}
+	for _, g := range f.additionalGids {
+		p.User.AdditionalGids = append(p.User.AdditionalGids, uint32(g))
+	}
+	if len(f.caps) > 0 && p.Capabilities == nil {
+		p.Capabilities = &specs.LinuxCapabilities{}
 	}
 	for _, c := range f.caps {
 		name, err := process.ParseCap(c)
 		if err != nil {
 			return spec, fmt.Errorf("invalid --cap: %w", err)
 		}
-		spec.Caps = append(spec.Caps, name)
+		// Kept in every set that makes a capability usable by a non-root user.
+		caps := p.Capabilities
+		caps.Effective = append(caps.Effective, name)
+		caps.Permitted = append(caps.Permitted, name)
+		caps.Ambient = append(caps.Ambient, name)
 	}
 	if f.preserveFDs < 0 {
 		return spec, fmt.Errorf("invalid --preserve-fds %d: give a count of fds, 0 or more", f.preserveFDs)
@@ -180,68 +186,48 @@ func execSpec(f *execFlags, command []string) (process.Spec, error) {
 }
 
 // parseUser reads a numeric UID[:GID].
-func parseUser(s string) (process.User, error) {
+func parseUser(s string) (specs.User, error) {
 	uidStr, gidStr, hasGid := strings.Cut(s, ":")
 	uid, err := strconv.ParseUint(uidStr, 10, 32)
 	if err != nil {
-		return process.User{}, fmt.Errorf("invalid --user %q: give a numeric UID[:GID] (names are not looked up in the sandbox)", s)
+		return specs.User{}, fmt.Errorf("invalid --user %q: give a numeric UID[:GID] (names are not looked up in the sandbox)", s)
 	}
 	var gid uint64
 	if hasGid {
 		gid, err = strconv.ParseUint(gidStr, 10, 32)
 		if err != nil {
-			return process.User{}, fmt.Errorf("invalid --user %q: give a numeric UID[:GID] (names are not looked up in the sandbox)", s)
+			return specs.User{}, fmt.Errorf("invalid --user %q: give a numeric UID[:GID] (names are not looked up in the sandbox)", s)
 		}
 	}
-	return process.User{UID: uint32(uid), GID: uint32(gid)}, nil
+	return specs.User{UID: uint32(uid), GID: uint32(gid)}, nil
 }
 
-// readProcessFile reads an OCI runtime-spec process JSON.
-func readProcessFile(path string) (process.Spec, error) {
-	var spec process.Spec
+// readProcessFile reads an OCI runtime-spec process JSON. Capability names are checked and made
+// canonical here, so that a bad one is a usage error.
+func readProcessFile(path string) (wire.ExecSpec, error) {
+	var spec wire.ExecSpec
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return spec, fmt.Errorf("--process: %w", err)
 	}
-	var p specs.Process
-	if err := json.Unmarshal(b, &p); err != nil {
+	p := &spec.Process
+	if err := json.Unmarshal(b, p); err != nil {
 		return spec, fmt.Errorf("--process %s: invalid JSON: %w", path, err)
 	}
 	if len(p.Args) == 0 {
 		return spec, fmt.Errorf("--process %s: \"args\" is empty", path)
 	}
-	spec.Args = p.Args
-	spec.Env = p.Env
-	spec.Cwd = p.Cwd
-	spec.NoNewPrivs = p.NoNewPrivileges
-	spec.Terminal = p.Terminal
-	if p.User.UID != 0 || p.User.GID != 0 || len(p.User.AdditionalGids) > 0 {
-		spec.User = &process.User{UID: p.User.UID, GID: p.User.GID, AdditionalGids: p.User.AdditionalGids}
-	}
 	if c := p.Capabilities; c != nil {
-		seen := map[string]bool{}
-		for _, set := range [][]string{c.Effective, c.Permitted, c.Ambient} {
-			for _, name := range set {
+		for _, set := range []*[]string{&c.Bounding, &c.Effective, &c.Inheritable, &c.Permitted, &c.Ambient} {
+			for i, name := range *set {
 				n, err := process.ParseCap(name)
 				if err != nil {
 					return spec, fmt.Errorf("--process %s: %w", path, err)
 				}
-				if !seen[n] {
-					seen[n] = true
-					spec.Caps = append(spec.Caps, n)
-				}
+				(*set)[i] = n
 			}
 		}
-		if c.Bounding != nil {
-			spec.Bounding = []string{}
-			for _, name := range c.Bounding {
-				n, err := process.ParseCap(name)
-				if err != nil {
-					return spec, fmt.Errorf("--process %s: %w", path, err)
-				}
-				spec.Bounding = append(spec.Bounding, n)
-			}
-		}
+		spec.BoundingSet = c.Bounding != nil
 	}
 	return spec, nil
 }

@@ -1,27 +1,44 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 
+	"golang.org/x/sys/unix"
+
+	"github.com/rkexec/rkexec/pkg/command"
 	"github.com/rkexec/rkexec/pkg/process"
+	"github.com/rkexec/rkexec/pkg/wire"
 )
 
-// execStage2 is `rkexec exec`'s process inside the sandbox (nsexec's stage 2): it becomes the command,
-// or starts it detached and exits.
-func execStage2(envKey string) int {
-	var spec process.Spec
-	err := json.Unmarshal([]byte(os.Getenv(envKey)), &spec)
-	os.Unsetenv(envKey)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "rkexec exec: decoding %s: %v\n", envKey, err)
+// execStage2 is the exec role: the process that becomes the command of the wire.ExecSpec on
+// wire.ExecSpecFD (`rkexec exec`'s process inside the sandbox, nsexec's stage 2, or an init's
+// socket-activated target), or starts it detached and exits.
+func execStage2() int {
+	var spec wire.ExecSpec
+	specFile := os.NewFile(wire.ExecSpecFD, "exec-spec")
+	if err := wire.ReadConfig(specFile, &spec); err != nil {
+		fmt.Fprintf(os.Stderr, "rkexec exec: %v\n", err)
 		return 125
 	}
-	err = process.Exec(spec)
+	syncFD := -1
+	if spec.ExecSync {
+		// The exec socket moves above the preserved fds, which move down to 3 and up.
+		fd, err := unix.FcntlInt(wire.ExecSpecFD, unix.F_DUPFD_CLOEXEC, wire.ExecSpecFD+1+spec.PreserveFDs)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "rkexec exec: moving the exec socket: %v\n", err)
+			return 125
+		}
+		syncFD = fd
+	}
+	specFile.Close()
+	err := process.MovePreserved(wire.ExecSpecFD+1, spec.PreserveFDs)
+	if err == nil {
+		err = process.Exec(spec, syncFD)
+	}
 	if err == nil {
 		return 0 // detached: the command runs on
 	}
 	fmt.Fprintf(os.Stderr, "rkexec exec: %v\n", err)
-	return process.CodeOf(err)
+	return command.CodeOf(err)
 }

@@ -54,10 +54,18 @@ func TestReadProcessFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(spec.Args, []string{"sh", "-c", "id"}) || spec.Cwd != "/tmp" || !spec.NoNewPrivs ||
-		spec.User == nil || spec.User.UID != 5 || spec.User.AdditionalGids[0] != 7 ||
-		!reflect.DeepEqual(spec.Caps, []string{"CAP_KILL"}) || !reflect.DeepEqual(spec.Bounding, []string{"CAP_CHOWN", "CAP_KILL"}) {
+	p := spec.Process
+	if !reflect.DeepEqual(p.Args, []string{"sh", "-c", "id"}) || p.Cwd != "/tmp" || !p.NoNewPrivileges ||
+		p.User.UID != 5 || p.User.AdditionalGids[0] != 7 || p.Capabilities == nil ||
+		!reflect.DeepEqual(p.Capabilities.Effective, []string{"CAP_KILL"}) ||
+		!reflect.DeepEqual(p.Capabilities.Bounding, []string{"CAP_CHOWN", "CAP_KILL"}) || !spec.BoundingSet {
 		t.Fatalf("spec %+v", spec)
+	}
+	// An empty bounding set is a set (drop them all), not "unchanged": it must survive the wire.
+	empty := filepath.Join(dir, "empty.json")
+	os.WriteFile(empty, []byte(`{"args":["id"],"capabilities":{"bounding":[]}}`), 0o600)
+	if spec, err := readProcessFile(empty); err != nil || !spec.BoundingSet {
+		t.Fatalf("empty bounding set: %+v, %v", spec, err)
 	}
 	bad := filepath.Join(dir, "bad.json")
 	os.WriteFile(bad, []byte(`{"args":`), 0o600)
@@ -75,7 +83,8 @@ func TestExecSpecFromFlags(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if spec.Cwd != "/tmp" || spec.User.GID != 1000 || spec.User.AdditionalGids[0] != 10 || spec.Caps[0] != "CAP_NET_RAW" {
+	p := spec.Process
+	if p.Cwd != "/tmp" || p.User.GID != 1000 || p.User.AdditionalGids[0] != 10 || p.Capabilities.Ambient[0] != "CAP_NET_RAW" || spec.BoundingSet {
 		t.Fatalf("spec %+v", spec)
 	}
 	for _, tc := range []struct {

@@ -7,23 +7,38 @@ import (
 	"os"
 
 	"github.com/sirupsen/logrus"
-	"golang.org/x/sys/unix"
 
 	"github.com/rkexec/rkexec/pkg/child"
 	"github.com/rkexec/rkexec/pkg/nsenter"
-	"github.com/rkexec/rkexec/pkg/process"
 	"github.com/rkexec/rkexec/pkg/sandboxinit"
 )
 
+// roleEnvKey names the role of a process of this binary that rkexec started itself: one of the
+// roles below. Its config comes on a pipe (package wire), never in the environment.
+const roleEnvKey = "_RKEXEC_ROLE"
+
+// The roles, by the value of roleEnvKey.
+const (
+	roleChild = "child" // the sandbox's anchor in new user+mount ns (package child); nsexec stage 2
+	roleInit  = "init"  // in new pid/uts/... ns inside the sandbox (package sandboxinit); nsexec stage 2
+	roleExec  = "exec"  // the exec step: become a wire.ExecSpec (package process), for `rkexec exec`
+	// (nsexec stage 2, joined to a sandbox) and for the init's socket-activated target
+)
+
+// roles maps each role to its entry point, which returns the exit code.
+func roles() map[string]func() int {
+	return map[string]func() int{
+		roleChild: runChild,
+		roleInit:  runInit,
+		roleExec:  execStage2,
+	}
+}
+
+// roleEnv is the KEY=VALUE that makes a started process play role.
+func roleEnv(role string) string { return roleEnvKey + "=" + role }
+
 // Environment variables. Packages take these names from here; none hard-codes them.
 const (
-	// initEnvKey carries the sandbox init's JSON config (package sandboxinit), in nsexec's stage 2.
-	initEnvKey = "_RKEXEC_INIT"
-	// execEnvKey carries the process spec of `rkexec exec`, in nsexec's stage 2.
-	execEnvKey = "_RKEXEC_EXEC"
-	// childEnvKey carries the child's JSON config; its presence makes this process the child.
-	childEnvKey = "_RKEXEC_CHILD"
-
 	envStateDir       = "ROOTLESSKIT_STATE_DIR"   // documented by RootlessKit
 	envParentEUID     = "ROOTLESSKIT_PARENT_EUID" // documented by RootlessKit
 	envParentEGID     = "ROOTLESSKIT_PARENT_EGID" // documented by RootlessKit
@@ -34,40 +49,18 @@ const (
 	envListenFDs      = "LISTEN_FDS" // systemd socket activation
 )
 
-// init adjusts the per-thread state that nsexec's stage 2 leaves on the main thread, for the roles
-// that need it. It has to be an init function: the runtime runs those on the main thread, while
-// main may already run elsewhere (and locking main to it for good costs every run ~5 ms).
-//   - The child: no parent-death signal (it sees the parent die as EOF on its pipe, and cleans up;
-//     nsexec's SIGKILL would kill it first). And a name for ps.
-//   - The init: a name for ps (its parent-death signal, SIGKILL, stays).
-func init() {
-	if !nsenter.IsStage2() {
-		return
-	}
-	switch {
-	case os.Getenv(childEnvKey) != "":
-		// Deliberately unchecked: prctl(PR_SET_PDEATHSIG, 0) cannot fail.
-		_ = unix.Prctl(unix.PR_SET_PDEATHSIG, 0, 0, 0, 0)
-		process.SetName("rkexec:child")
-	case os.Getenv(initEnvKey) != "":
-		process.SetName("rkexec:init")
-	}
-}
-
 func main() {
-	if os.Getenv(initEnvKey) != "" {
-		// nsexec's stage 2 in new namespaces, or the process a reaping init starts for socket activation.
+	if role, ok := os.LookupEnv(roleEnvKey); ok {
+		os.Unsetenv(roleEnvKey)
 		os.Unsetenv(nsenter.EnvStage)
-		os.Exit(sandboxinit.Run(initEnvKey, os.Stderr))
+		entry, ok := roles()[role]
+		if !ok {
+			fmt.Fprintf(os.Stderr, "rkexec: unknown role %q in %s\n", role, roleEnvKey)
+			os.Exit(125)
+		}
+		os.Exit(entry())
 	}
 	if nsenter.IsStage2() {
-		os.Unsetenv(nsenter.EnvStage)
-		switch {
-		case os.Getenv(execEnvKey) != "":
-			os.Exit(execStage2(execEnvKey))
-		case os.Getenv(childEnvKey) != "":
-			os.Exit(runChild())
-		}
 		fmt.Fprintln(os.Stderr, "rkexec: nsexec stage 2 without a role")
 		os.Exit(125)
 	}
@@ -77,10 +70,14 @@ func main() {
 // runChild is the sandbox's child process (package child).
 func runChild() int {
 	return child.Run(child.Opt{
-		ConfigEnvKey: childEnvKey,
-		InitEnvKey:   initEnvKey,
-		NewLog:       func(debug bool) child.Logger { return newLogger("child", debug) },
+		InitRoleEnv: roleEnv(roleInit),
+		NewLog:      func(debug bool) child.Logger { return newLogger("child", debug) },
 	})
+}
+
+// runInit is the init (package sandboxinit).
+func runInit() int {
+	return sandboxinit.Run(sandboxinit.Opt{ExecRoleEnv: roleEnv(roleExec), Stderr: os.Stderr})
 }
 
 // newLogger returns a logger whose every line names the role that wrote it.

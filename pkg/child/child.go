@@ -1,7 +1,6 @@
 package child
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -12,21 +11,18 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/rkexec/rkexec/pkg/message"
+	"github.com/rkexec/rkexec/pkg/command"
 	"github.com/rkexec/rkexec/pkg/nsenter"
-	"github.com/rkexec/rkexec/pkg/process"
 	"github.com/rkexec/rkexec/pkg/proctree"
 	"github.com/rkexec/rkexec/pkg/reaper"
-	"github.com/rkexec/rkexec/pkg/sandboxinit"
 	"github.com/rkexec/rkexec/pkg/statedir"
+	"github.com/rkexec/rkexec/pkg/wire"
 )
 
 // Opt configures Run.
 type Opt struct {
-	// ConfigEnvKey names the environment variable that carries the JSON Config.
-	ConfigEnvKey string
-	// InitEnvKey names the variable that carries the init's config (see package sandboxinit).
-	InitEnvKey string
+	// InitRoleEnv is the KEY=VALUE that makes this binary the init (cmd/rkexec's role table).
+	InitRoleEnv string
 	// NewLog makes the logger for debug and error lines, given the config's debug switch.
 	NewLog func(debug bool) Logger
 }
@@ -47,22 +43,26 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
-// Run is the child's whole life; it returns the process's exit code.
+// Run is the child's whole life, from the parent's hello (which carries its config) on the pipes of
+// wire.ChildFromParentFD and wire.ChildToParentFD; it returns the process's exit code.
 func Run(opt Opt) int {
-	var cfg Config
-	if err := json.Unmarshal([]byte(os.Getenv(opt.ConfigEnvKey)), &cfg); err != nil {
-		opt.NewLog(false).Errorf("decoding %s: %v", opt.ConfigEnvKey, err)
-		return 125
+	from := os.NewFile(wire.ChildFromParentFD, "from-parent")
+	to := os.NewFile(wire.ChildToParentFD, "to-parent")
+	c := &child{opt: opt, log: opt.NewLog(false), from: from, to: to}
+	hello, err := wire.Expect(from, wire.ParentHello)
+	if err == nil && hello.Child == nil {
+		err = errors.New("ParentHello without the child's config")
 	}
-	log := opt.NewLog(cfg.Debug)
-	from := os.NewFile(uintptr(cfg.FDs.FromParent), "from-parent")
-	to := os.NewFile(uintptr(cfg.FDs.ToParent), "to-parent")
-	c := &child{cfg: cfg, opt: opt, log: log, from: from, to: to}
+	if err != nil {
+		return c.lost("user namespace", err)
+	}
+	c.cfg = *hello.Child
+	c.log = opt.NewLog(c.cfg.Debug)
 	return c.run()
 }
 
 type child struct {
-	cfg      Config
+	cfg      wire.ChildConfig
 	opt      Opt
 	log      Logger
 	from, to *os.File
@@ -77,7 +77,7 @@ func (c *child) fail(step string, err error) {
 	if errors.As(err, &ee) {
 		code = ee.code
 	}
-	if sendErr := message.SendError(c.to, step, err, code); sendErr != nil {
+	if sendErr := wire.SendError(c.to, step, err, code); sendErr != nil {
 		c.log.Errorf("%s: %v", step, err)
 	}
 }
@@ -85,17 +85,12 @@ func (c *child) fail(step string, err error) {
 // run is the child's life after nsexec: it already has every capability in its user namespace and
 // every inherited fd is close-on-exec. It returns the exit code.
 func (c *child) run() int {
-	// The parent's death shows as EOF on the pipe from it, which only the parent holds: a
-	// parent-death signal would fire when the parent's forking thread exits, possibly before the
-	// others, and could not be told from a SIGTERM sent to the parent and relayed. So the caller
-	// removed nsexec's SIGKILL one on the main thread, and the child watches the pipe instead.
-	if _, err := message.Expect(c.from, message.ParentHello); err != nil {
+	// The parent's death shows as EOF on the pipe from it, which only the parent holds: nsexec
+	// cleared its parent-death signal, at the parent's request.
+	if err := wire.Send(c.to, &wire.Message{Name: wire.ChildHello}); err != nil {
 		return c.lost("user namespace", err)
 	}
-	if err := message.Send(c.to, &message.Message{Name: message.ChildHello}); err != nil {
-		return c.lost("user namespace", err)
-	}
-	if _, err := message.Expect(c.from, message.IDMapsWritten); err != nil {
+	if _, err := wire.Expect(c.from, wire.IDMapsWritten); err != nil {
 		return c.lost("id maps", err)
 	}
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
@@ -115,13 +110,13 @@ func (c *child) run() int {
 		return 125
 	}
 	c.log.Debugf("mounts ready: propagation %s, copied up %v", c.cfg.Propagation, c.cfg.CopyUp)
-	if err := message.Send(c.to, &message.Message{Name: message.UserNSReady}); err != nil {
+	if err := wire.Send(c.to, &wire.Message{Name: wire.UserNSReady}); err != nil {
 		return c.lost("user namespace", err)
 	}
-	if _, err := message.Expect(c.from, message.NetworkConfigured); err != nil {
+	if _, err := wire.Expect(c.from, wire.NetworkConfigured); err != nil {
 		return c.lost("network", err)
 	}
-	if _, err := message.Expect(c.from, message.PortDriverReady); err != nil {
+	if _, err := wire.Expect(c.from, wire.PortDriverReady); err != nil {
 		return c.lost("ports", err)
 	}
 	return c.runTarget()
@@ -131,10 +126,10 @@ func (c *child) run() int {
 // parent that vanished the child removes the state directory; anything else is reported. It returns
 // the exit code.
 func (c *child) lost(step string, err error) int {
-	var re *message.RemoteError
+	var re *wire.RemoteError
 	switch {
 	case errors.As(err, &re):
-	case errors.Is(err, message.ErrPeerGone):
+	case errors.Is(err, wire.ErrPeerGone):
 		c.removeStateDir()
 	default:
 		c.fail(step, err)
@@ -144,7 +139,7 @@ func (c *child) lost(step string, err error) int {
 
 // failUnlessRemote reports err unless it came from the parent, which already knows.
 func (c *child) failUnlessRemote(step string, err error) {
-	var re *message.RemoteError
+	var re *wire.RemoteError
 	if !errors.As(err, &re) {
 		c.fail(step, err)
 	}
@@ -154,10 +149,10 @@ func (c *child) runTarget() int {
 	// Watch for SIGCHLD before the target can exit.
 	r := reaper.New()
 	defer r.Stop()
-	env := process.WithoutEnv(os.Environ(), c.opt.ConfigEnvKey)
-	path, err := process.LookPath(c.cfg.Target[0], env)
+	env := c.cfg.Env
+	path, err := command.LookPath(c.cfg.Target[0], env)
 	if err != nil {
-		c.fail("starting the command", &exitError{code: process.CodeOf(err), err: err})
+		c.fail("starting the command", &exitError{code: command.CodeOf(err), err: err})
 		return 125
 	}
 	var pid int
@@ -174,7 +169,7 @@ func (c *child) runTarget() int {
 	}
 	c.log.Debugf("target started: pid %d (%v)", pid, c.cfg.Target)
 	// The sandbox's namespaces are the init's when there is one: that pid is child_pid.
-	if err := message.Send(c.to, &message.Message{Name: message.TargetStarted, TargetPID: pid}); err != nil {
+	if err := wire.Send(c.to, &wire.Message{Name: wire.TargetStarted, TargetPID: pid}); err != nil {
 		c.log.Debugf("telling the parent the target started: %v", err)
 	}
 	parentGone := make(chan struct{})
@@ -207,7 +202,7 @@ func (c *child) startTarget(path string, env []string) (int, error) {
 		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
 	}
 	if err := cmd.Start(); err != nil {
-		return 0, &exitError{code: process.CodeOf(err), err: err}
+		return 0, &exitError{code: command.CodeOf(err), err: err}
 	}
 	return cmd.Process.Pid, nil
 }
@@ -216,23 +211,26 @@ func (c *child) startTarget(path string, env []string) (int, error) {
 // becomes the target, or runs it as PID 1 with a reaper.
 func (c *child) startInit(env []string) (int, error) {
 	pidns := c.cfg.Namespaces&unix.CLONE_NEWPID != 0
-	initCfg := sandboxinit.Config{
-		Target:    process.Spec{Args: c.cfg.Target, Env: env},
+	initCfg := wire.InitConfig{
 		MountProc: pidns,
 		Reaper:    pidns && c.cfg.Reaper,
 	}
-	var listenFiles []*os.File
+	initCfg.Target.Process.Args = c.cfg.Target
+	initCfg.Target.Process.Env = env
+	cfgR, cfgW, err := os.Pipe()
+	if err != nil {
+		return 0, fmt.Errorf("creating the init's config pipe: %w", err)
+	}
+	defer cfgW.Close()
+	// The config pipe is the init's fd 3 (wire.InitConfigFD); the activation sockets follow it.
+	files := []*os.File{cfgR}
 	if n := c.cfg.ListenFDs; n > 0 {
 		initCfg.Target.PreserveFDs = n
 		initCfg.Target.ListenPID = true
-		initCfg.Target.Env = process.MergeEnv(env, "LISTEN_FDS="+strconv.Itoa(n))
-		for fd := 3; fd < 3+n; fd++ {
-			listenFiles = append(listenFiles, os.NewFile(uintptr(fd), "listen-fd-"+strconv.Itoa(fd)))
+		initCfg.Target.Process.Env = command.MergeEnv(env, "LISTEN_FDS="+strconv.Itoa(n))
+		for fd := wire.ChildListenFD; fd < wire.ChildListenFD+n; fd++ {
+			files = append(files, os.NewFile(uintptr(fd), "listen-fd-"+strconv.Itoa(fd)))
 		}
-	}
-	b, err := json.Marshal(initCfg)
-	if err != nil {
-		return 0, fmt.Errorf("encoding the init config: %w", err)
 	}
 	unshare := c.cfg.Namespaces
 	if pidns {
@@ -240,20 +238,25 @@ func (c *child) startInit(env []string) (int, error) {
 	}
 	cmd := &exec.Cmd{
 		// The binary the child runs: a magic link to its file, not a path looked up in the sandbox.
-		Path:   "/proc/self/exe",
-		Args:   []string{os.Args[0]},
-		Env:    append(env, c.opt.InitEnvKey+"="+string(b)),
-		Stdin:  os.Stdin,
-		Stdout: os.Stdout,
-		Stderr: os.Stderr,
-		// The activation sockets keep their numbers, 3 and up.
-		ExtraFiles: listenFiles,
+		Path: "/proc/self/exe",
+		Args: []string{os.Args[0]},
+		// The role only: the target's environment is in the config.
+		Env:        []string{c.opt.InitRoleEnv},
+		Stdin:      os.Stdin,
+		Stdout:     os.Stdout,
+		Stderr:     os.Stderr,
+		ExtraFiles: files,
 	}
-	p, err := nsenter.Start(cmd, nsenter.Config{Unshare: unshare, Hostname: c.cfg.Hostname}, nil)
+	p, err := nsenter.Start(cmd, nsenter.Config{Unshare: unshare, Hostname: c.cfg.Hostname, Name: "rkexec:init"}, nil)
+	cfgR.Close()
 	if err != nil {
 		return 0, err
 	}
 	_ = p.Release() // the reaper waits for it with wait4; Release only frees the handle
+	// The init reads it at once; if it died instead, the write fails and the reaper sees its status.
+	if err := wire.WriteConfig(cfgW, initCfg); err != nil {
+		c.log.Debugf("sending the init its config: %v", err)
+	}
 	return p.Stage2PID, nil
 }
 

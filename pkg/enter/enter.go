@@ -1,5 +1,6 @@
 // Package enter runs a command inside a running sandbox: it starts this binary through nsexec, joined
-// to the sandbox's namespaces, where the process becomes the command (package process); it relays
+// to the sandbox's namespaces, in the exec role, and sends it the command's wire.ExecSpec; that
+// process becomes the command (package process). It relays
 // signals, gives the command a pseudo-terminal when asked (proxied, or handed over a console socket
 // as runc does), and returns the command's exit code. The command stays a child of the caller.
 //
@@ -8,7 +9,6 @@ package enter
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -20,8 +20,8 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rkexec/rkexec/pkg/nsenter"
-	"github.com/rkexec/rkexec/pkg/process"
 	"github.com/rkexec/rkexec/pkg/reaper"
+	"github.com/rkexec/rkexec/pkg/wire"
 )
 
 // NamespaceTypes lists a sandbox's namespaces, in the order they are given to nsexec.
@@ -36,9 +36,9 @@ type Opt struct {
 	// LockPath is the sandbox's state directory lock, held by its rkexec.
 	LockPath string
 	// Spec is the command and how to run it.
-	Spec process.Spec
-	// SpecEnvKey names the variable that hands Spec to the process inside.
-	SpecEnvKey string
+	Spec wire.ExecSpec
+	// ExecRoleEnv is the KEY=VALUE that makes this binary the exec step (cmd/rkexec's role table).
+	ExecRoleEnv string
 	// TTY gives the command a new pseudo-terminal as stdin, stdout and stderr.
 	TTY bool
 	// ConsoleSocket, with TTY, is a unix socket to send the terminal's master to instead of proxying.
@@ -69,7 +69,7 @@ func Run(opt Opt) (int, error) {
 			return 125, &Error{err}
 		}
 		defer term.close()
-		opt.Spec.Terminal = true
+		opt.Spec.Process.Terminal = true
 	}
 	if opt.Detach {
 		// The process inside forks the command and exits, so that the command's parent is in the
@@ -78,33 +78,31 @@ func Run(opt Opt) (int, error) {
 	} else {
 		opt.Spec.ParentDeathSignal = int(unix.SIGKILL)
 	}
-	// The exec pipe comes after the preserved fds.
-	opt.Spec.ExecSyncFD = 3 + opt.Spec.PreserveFDs
-	spec, err := json.Marshal(opt.Spec)
-	if err != nil {
-		return 125, &Error{fmt.Errorf("encoding the process spec: %w", err)}
-	}
-	cmd := &exec.Cmd{
-		// The binary the caller runs, through a magic link: no path lookup.
-		Path:   "/proc/self/exe",
-		Args:   []string{os.Args[0]},
-		Env:    process.MergeEnv(os.Environ(), opt.SpecEnvKey+"="+string(spec)),
-		Stdin:  os.Stdin,
-		Stdout: os.Stdout,
-		Stderr: os.Stderr,
-	}
-	for fd := 3; fd < 3+opt.Spec.PreserveFDs; fd++ {
-		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(fd), "preserved-"+strconv.Itoa(fd)))
-	}
-	// The command holds the other end, close-on-exec, until its execve: EOF means it exec'd or died.
-	// Before that it may send "exit N" (its failure); when detached, the process inside sends
-	// "started" once the command runs, and waits for our "ack" before it exits.
+	// The exec socket carries the spec, then the command holds its end, close-on-exec, until its
+	// execve: EOF means it exec'd or died. Before that it may send "exit N" (its failure); when
+	// detached, the process inside sends "started" once the command runs, and waits for our "ack"
+	// before it exits.
+	opt.Spec.ExecSync = true
 	execSyncR, execSyncW, err := execSyncPair()
 	if err != nil {
 		return 125, &Error{err}
 	}
 	defer execSyncR.Close()
-	cmd.ExtraFiles = append(cmd.ExtraFiles, execSyncW)
+	cmd := &exec.Cmd{
+		// The binary the caller runs, through a magic link: no path lookup.
+		Path: "/proc/self/exe",
+		Args: []string{os.Args[0]},
+		// The role only: the command's environment is in the spec.
+		Env:    []string{opt.ExecRoleEnv},
+		Stdin:  os.Stdin,
+		Stdout: os.Stdout,
+		Stderr: os.Stderr,
+		// The exec socket at wire.ExecSpecFD, the preserved fds after it.
+		ExtraFiles: []*os.File{execSyncW},
+	}
+	for fd := 3; fd < 3+opt.Spec.PreserveFDs; fd++ {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(fd), "preserved-"+strconv.Itoa(fd)))
+	}
 	if term != nil {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = term.slave, term.slave, term.slave
 	}
@@ -118,6 +116,12 @@ func Run(opt Opt) (int, error) {
 	}
 	pid := p.Stage2PID
 	defer p.Release() // the reaper waits for it with wait4; Release only frees the handle
+	if err := wire.WriteConfig(execSyncR, opt.Spec); err != nil {
+		// It died before reading its spec: reap it; its stderr said why, if anything.
+		_ = unix.Kill(pid, unix.SIGKILL)    // it may be gone already
+		_, _ = unix.Wait4(pid, nil, 0, nil) // its status does not matter
+		return 125, &Error{err}
+	}
 	if term != nil {
 		term.slave.Close()
 		term.slave = nil

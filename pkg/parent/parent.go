@@ -1,7 +1,6 @@
 package parent
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,13 +12,12 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/rkexec/rkexec/pkg/child"
+	"github.com/rkexec/rkexec/pkg/command"
 	"github.com/rkexec/rkexec/pkg/idmap"
-	"github.com/rkexec/rkexec/pkg/message"
 	"github.com/rkexec/rkexec/pkg/nsenter"
-	"github.com/rkexec/rkexec/pkg/process"
 	"github.com/rkexec/rkexec/pkg/sigforward"
 	"github.com/rkexec/rkexec/pkg/statedir"
+	"github.com/rkexec/rkexec/pkg/wire"
 )
 
 // Opt configures Run. cmd/rkexec validates every field first.
@@ -46,8 +44,8 @@ type Opt struct {
 	IDMaps idmap.Plan
 	// Debug turns on debug logging in the child too.
 	Debug bool
-	// ChildEnvKey names the variable that carries the child's config; the child's role is chosen by it.
-	ChildEnvKey string
+	// ChildRoleEnv is the KEY=VALUE that makes this binary the child (cmd/rkexec's role table).
+	ChildRoleEnv string
 	// TargetEnv is added to the target's environment (ROOTLESSKIT_STATE_DIR and the like).
 	TargetEnv []string
 	// Log is where rkexec's own lines go (the command line's logger).
@@ -73,7 +71,7 @@ func (e *Error) Error() string { return e.Step + ": " + e.Err.Error() }
 func (e *Error) Unwrap() error { return e.Err }
 
 func stepError(step string, err error) *Error {
-	var re *message.RemoteError
+	var re *wire.RemoteError
 	if errors.As(err, &re) {
 		code := re.ExitCode
 		if code == 0 {
@@ -115,12 +113,30 @@ func Run(opt Opt) (int, error) {
 
 // sandbox is one running child and the parent's ends of its pipes.
 type sandbox struct {
-	opt       Opt
-	dir       *statedir.Dir
-	fwd       *sigforward.Forwarder
-	child     *nsenter.Process
-	toChild   *os.File
-	fromChild *os.File
+	opt   Opt
+	dir   *statedir.Dir
+	fwd   *sigforward.Forwarder
+	child *nsenter.Process
+	// hs is the handshake with the child.
+	hs handshake
+}
+
+// handshake is the parent's side of the conversation of package wire, over the message pipes.
+type handshake struct {
+	// cfg is the child's config, sent in ParentHello.
+	cfg *wire.ChildConfig
+	// toChild and fromChild are the parent's ends of the message pipes.
+	toChild   io.WriteCloser
+	fromChild io.ReadCloser
+	// childPID is the child's pid, the sandbox's process unless the child reports an init.
+	childPID int
+	// extraNS says the target has namespaces of its own: the process the child reports holds them.
+	extraNS bool
+	// warning is the degraded id map's warning, printed on stderr once the maps are known good.
+	warning string
+	stderr  io.Writer
+	// ready records the ready sandbox (state.json, child_pid) with the pid that holds its namespaces.
+	ready func(pid int) error
 }
 
 // start creates the child through nsexec, in a new user and mount namespace whose id maps are written
@@ -138,15 +154,15 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 	}
 	defer childW.Close()
 
-	// ExtraFiles start at fd 3: the activation sockets keep their numbers, the pipes and the lock follow.
-	n := opt.ListenFDs
-	var files []*os.File
-	for fd := 3; fd < 3+n; fd++ {
+	// ExtraFiles start at fd 3, in the order of wire.ChildFromParentFD and the rest; the activation
+	// sockets (3 and up here) follow.
+	files := []*os.File{childR, childW, dir.LockFile()}
+	for fd := 3; fd < 3+opt.ListenFDs; fd++ {
 		files = append(files, os.NewFile(uintptr(fd), "listen-fd-"+strconv.Itoa(fd)))
 	}
-	files = append(files, childR, childW, dir.LockFile())
-	cfg := child.Config{
+	cfg := &wire.ChildConfig{
 		Target:          opt.Target,
+		Env:             command.MergeEnv(os.Environ(), opt.TargetEnv...),
 		CopyUp:          opt.CopyUp,
 		Propagation:     opt.Propagation,
 		Namespaces:      opt.Namespaces,
@@ -156,20 +172,13 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 		StateDirCreated: dir.Created,
 		Debug:           opt.Debug,
 		ListenFDs:       opt.ListenFDs,
-		FDs:             child.FDs{FromParent: 3 + n, ToParent: 4 + n, Lock: 5 + n},
 	}
-	b, err := json.Marshal(cfg)
-	if err != nil {
-		parentW.Close()
-		parentR.Close()
-		return nil, fmt.Errorf("encoding the child config: %w", err)
-	}
-	env := process.MergeEnv(os.Environ(), append(opt.TargetEnv, opt.ChildEnvKey+"="+string(b))...)
 	cmd := &exec.Cmd{
 		// The running binary, through a magic link: no path lookup.
-		Path:       "/proc/self/exe",
-		Args:       []string{os.Args[0]},
-		Env:        env,
+		Path: "/proc/self/exe",
+		Args: []string{os.Args[0]},
+		// The role, and nothing of the caller's: the config comes over the pipe.
+		Env:        []string{opt.ChildRoleEnv},
 		Stdin:      os.Stdin,
 		Stdout:     os.Stdout,
 		Stderr:     os.Stderr,
@@ -180,26 +189,36 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 		mapsErr = idmap.Write(pid, opt.IDMaps)
 		return mapsErr
 	}
-	p, err := nsenter.Start(cmd, nsenter.Config{Unshare: unix.CLONE_NEWUSER | unix.CLONE_NEWNS}, writeMaps)
+	// The child watches the pipe from the parent instead of a parent-death signal: that would fire
+	// when the parent's forking thread exits, possibly before the others, and could not be told
+	// from a SIGTERM sent to the parent and relayed.
+	nscfg := nsenter.Config{Unshare: unix.CLONE_NEWUSER | unix.CLONE_NEWNS, Name: "rkexec:child", ClearParentDeathSignal: true}
+	p, err := nsenter.Start(cmd, nscfg, writeMaps)
 	if err != nil {
 		parentW.Close()
 		parentR.Close()
 		if mapsErr != nil {
 			return nil, &Error{Code: 125, Step: "id maps", Err: mapsErr}
 		}
-		return nil, diagnoseCloneError(err)
+		return nil, diagnoseCloneError(err, readSysctl)
 	}
 	opt.Log.Debugf("child started: pid %d, id maps written with %s", p.Stage2PID, opt.IDMaps.Method)
-	return &sandbox{opt: opt, dir: dir, child: p, toChild: parentW, fromChild: parentR}, nil
+	s := &sandbox{opt: opt, dir: dir, child: p}
+	s.hs = handshake{
+		cfg: cfg, toChild: parentW, fromChild: parentR, childPID: p.Stage2PID,
+		extraNS: opt.Namespaces != 0, warning: opt.IDMaps.Warning, stderr: opt.Stderr,
+		ready: s.ready,
+	}
+	return s, nil
 }
 
 // run drives the handshake, then waits for the child.
 func (s *sandbox) run() (int, error) {
-	defer s.toChild.Close()
-	defer s.fromChild.Close()
-	if err := s.handshake(); err != nil {
+	defer s.hs.toChild.Close()
+	defer s.hs.fromChild.Close()
+	if err := s.hs.run(); err != nil {
 		// The child may be waiting for a message: tell it, then make sure it is gone.
-		_ = message.SendError(s.toChild, err.Step, err.Err, err.Code) // the child may be dead already
+		_ = wire.SendError(s.hs.toChild, err.Step, err.Err, err.Code) // the child may be dead already
 		st := s.kill()
 		// A signal sent to rkexec during the handshake, and relayed, ended the child: that is how
 		// the run ended, like a target killed by it.
@@ -211,38 +230,51 @@ func (s *sandbox) run() (int, error) {
 	return s.wait()
 }
 
-func (s *sandbox) handshake() *Error {
-	pid := s.child.Stage2PID
-	if err := message.Send(s.toChild, &message.Message{Name: message.ParentHello}); err != nil {
+// run is the handshake, from ParentHello to the recorded sandbox.
+func (h *handshake) run() *Error {
+	if err := wire.Send(h.toChild, &wire.Message{Name: wire.ParentHello, Child: h.cfg}); err != nil {
 		return stepError("user namespace", err)
 	}
-	if _, err := message.Expect(s.fromChild, message.ChildHello); err != nil {
+	if _, err := wire.Expect(h.fromChild, wire.ChildHello); err != nil {
 		return stepError("user namespace", err)
 	}
 	// nsexec had the maps written before the child's first instruction; say so, and what they lack.
-	if s.opt.IDMaps.Warning != "" {
-		fmt.Fprintf(s.opt.Stderr, "rkexec: warning: %s\n", s.opt.IDMaps.Warning)
+	if h.warning != "" {
+		fmt.Fprintf(h.stderr, "rkexec: warning: %s\n", h.warning)
 	}
-	if err := message.Send(s.toChild, &message.Message{Name: message.IDMapsWritten}); err != nil {
+	if err := wire.Send(h.toChild, &wire.Message{Name: wire.IDMapsWritten}); err != nil {
 		return stepError("id maps", err)
 	}
-	if _, err := message.Expect(s.fromChild, message.UserNSReady); err != nil {
+	if _, err := wire.Expect(h.fromChild, wire.UserNSReady); err != nil {
 		return stepError("user namespace", err)
 	}
-	if err := message.Send(s.toChild, &message.Message{Name: message.NetworkConfigured}); err != nil {
+	if err := wire.Send(h.toChild, &wire.Message{Name: wire.NetworkConfigured}); err != nil {
 		return stepError("network", err)
 	}
-	if err := message.Send(s.toChild, &message.Message{Name: message.PortDriverReady}); err != nil {
+	if err := wire.Send(h.toChild, &wire.Message{Name: wire.PortDriverReady}); err != nil {
 		return stepError("ports", err)
 	}
-	started, err := message.Expect(s.fromChild, message.TargetStarted)
+	started, err := wire.Expect(h.fromChild, wire.TargetStarted)
 	if err != nil {
 		return stepError("starting the target", err)
 	}
 	// With extra namespaces the process that holds them all is the init, not the child.
-	if s.opt.Namespaces != 0 {
+	pid := h.childPID
+	if h.extraNS {
+		if started.TargetPID <= 0 {
+			return stepError("starting the target", fmt.Errorf("the child reported the init's pid as %d", started.TargetPID))
+		}
 		pid = started.TargetPID
 	}
+	if err := h.ready(pid); err != nil {
+		return stepError("state dir", err)
+	}
+	return nil
+}
+
+// ready records the ready sandbox, whose namespaces pid holds: state.json, then child_pid, for
+// which tools poll.
+func (s *sandbox) ready(pid int) error {
 	state := statedir.State{
 		Name:      s.opt.Name,
 		StateDir:  s.dir.Path,
@@ -253,10 +285,10 @@ func (s *sandbox) handshake() *Error {
 		Started:   time.Now().UTC(),
 	}
 	if err := s.dir.WriteState(state); err != nil {
-		return stepError("state dir", err)
+		return err
 	}
 	if err := s.dir.WriteChildPID(pid); err != nil {
-		return stepError("state dir", err)
+		return err
 	}
 	s.opt.Log.Debugf("sandbox ready: child_pid %d written to %s", pid, s.dir.Path)
 	return nil
@@ -280,7 +312,7 @@ func (s *sandbox) wait() (int, error) {
 // it lets it tear the sandbox down (the target may be running already); a child that does not exit
 // in time is killed.
 func (s *sandbox) kill() *os.ProcessState {
-	s.toChild.Close()
+	s.hs.toChild.Close()
 	exited := make(chan *os.ProcessState, 1)
 	go func() {
 		st, _ := s.child.Wait() // a failed wait leaves st nil, handled by the caller
@@ -295,8 +327,9 @@ func (s *sandbox) kill() *os.ProcessState {
 	}
 }
 
-// diagnoseCloneError turns a failure to create the user namespace into advice.
-func diagnoseCloneError(err error) error {
+// diagnoseCloneError turns a failure to create the user namespace into advice, reading the sysctls
+// that can forbid it with readSysctl (a path under /proc/sys; false when it cannot be read).
+func diagnoseCloneError(err error, readSysctl func(path string) (int, bool)) error {
 	if !errors.Is(err, unix.EPERM) && !errors.Is(err, unix.ENOSPC) && !errors.Is(err, unix.EACCES) && !errors.Is(err, unix.EINVAL) {
 		return fmt.Errorf("creating the user namespace: %w", err)
 	}
@@ -315,6 +348,7 @@ func diagnoseCloneError(err error) error {
 	return fmt.Errorf("creating the user namespace: %w", err)
 }
 
+// readSysctl reads a number from a file under /proc/sys.
 func readSysctl(path string) (int, bool) {
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -1,10 +1,13 @@
 package process
 
 import (
-	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestParseCap(t *testing.T) {
@@ -29,22 +32,52 @@ func TestMaskOf(t *testing.T) {
 	}
 }
 
-func TestLookPath(t *testing.T) {
-	dir := t.TempDir()
-	exe := filepath.Join(dir, "tool")
-	plain := filepath.Join(dir, "data")
-	os.WriteFile(exe, []byte("#!/bin/sh\n"), 0o755)
-	os.WriteFile(plain, nil, 0o644)
-	env := []string{"PATH=/nonexistent:" + dir}
-	if got, err := LookPath("tool", env); err != nil || got != exe {
-		t.Fatalf("LookPath(tool) = %q, %v", got, err)
-	}
-	cases := map[string]int{"data": 127, "missing": 127, plain: 126, dir: 126, filepath.Join(dir, "missing"): 127}
-	for name, code := range cases {
-		_, err := LookPath(name, env)
-		var pe *Error
-		if !errors.As(err, &pe) || pe.Code != code {
-			t.Errorf("LookPath(%q): %v, want code %d", name, err, code)
+func TestMovePreserved(t *testing.T) {
+	// Runs in a child process: it renumbers fds of the test binary.
+	if os.Getenv("RKEXEC_TEST_MOVE_PRESERVED") == "1" {
+		// fd 3 is free (closed by the parent's layout), 4 and 5 are the files.
+		if err := MovePreserved(4, 2); err != nil {
+			fmt.Println(err)
+			os.Exit(1)
 		}
+		for fd, want := range map[int]string{3: "a", 4: "b"} {
+			b := make([]byte, 1)
+			if _, err := unix.Pread(fd, b, 0); err != nil || string(b) != want {
+				fmt.Printf("fd %d: %q, %v; want %q\n", fd, b, err, want)
+				os.Exit(1)
+			}
+		}
+		if _, err := unix.FcntlInt(5, unix.F_GETFD, 0); err == nil {
+			fmt.Println("fd 5 still open")
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	dir := t.TempDir()
+	var files []*os.File
+	for _, name := range []string{"a", "b"} {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(name), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.Open(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		files = append(files, f)
+	}
+	devnull, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer devnull.Close()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestMovePreserved$")
+	cmd.Env = append(os.Environ(), "RKEXEC_TEST_MOVE_PRESERVED=1")
+	// fd 3 is a placeholder the child "closed": /dev/null, which MovePreserved overwrites.
+	cmd.ExtraFiles = append([]*os.File{devnull}, files...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
 	}
 }

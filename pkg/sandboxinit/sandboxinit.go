@@ -1,15 +1,19 @@
-// Package sandboxinit is the first Go code of a process that nsexec started in new namespaces inside
-// the sandbox (stage 2). With a new pid namespace it is PID 1: it mounts a /proc of that namespace in
-// its own mount namespace and, with the reaper on, runs the target as its child, relaying signals,
-// reaping orphans and exiting with the target's status (its exit takes the whole pid namespace down).
-// Without the reaper, or without a pid namespace, it becomes the target.
+// Package sandboxinit is the init: the first Go code of the process that nsexec started in new
+// namespaces inside the sandbox (stage 2), with its config (wire.InitConfig) on wire.InitConfigFD.
+// With a new pid namespace it is PID 1: it mounts a /proc of that namespace in its own mount
+// namespace and, with the reaper on, runs the target as its child, relaying signals, reaping orphans
+// and exiting with the target's status (its exit takes the whole pid namespace down). Without the
+// reaper, or without a pid namespace, it becomes the target (package process).
+//
+// A socket-activated target under a reaping PID 1 needs LISTEN_PID set to its own pid, which only
+// the process that becomes it knows: the init starts this binary in the exec role for it, with a
+// wire.ExecSpec.
 //
 // It does not join or create namespaces (package nsenter did) and does not report to the parent: its
-// errors go to stderr with the exit codes of package process.
+// errors go to stderr with the exit codes of package command.
 package sandboxinit
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -19,48 +23,52 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rkexec/rkexec/pkg/command"
 	"github.com/rkexec/rkexec/pkg/process"
 	"github.com/rkexec/rkexec/pkg/reaper"
+	"github.com/rkexec/rkexec/pkg/wire"
 )
 
-// Config is what the child tells the init, in an environment variable of the caller's choosing.
-type Config struct {
-	// Target is the command to run.
-	Target process.Spec `json:"target"`
-	// MountProc mounts a new /proc (the init is in new pid and mount namespaces).
-	MountProc bool `json:"mount_proc,omitempty"`
-	// Reaper keeps the init as PID 1, running the target as its child.
-	Reaper bool `json:"reaper,omitempty"`
+// Opt configures Run.
+type Opt struct {
+	// ExecRoleEnv is the KEY=VALUE that makes this binary the exec step (cmd/rkexec's role table).
+	ExecRoleEnv string
+	// Stderr receives one line per failure.
+	Stderr io.Writer
 }
 
 // Run is the init's whole life; it returns an exit code only on failure or after the target exited.
-// envKey names the variable that carries the Config; stderr receives one line per failure.
-func Run(envKey string, stderr io.Writer) int {
-	var cfg Config
-	err := json.Unmarshal([]byte(os.Getenv(envKey)), &cfg)
-	os.Unsetenv(envKey)
+func Run(opt Opt) int {
+	var cfg wire.InitConfig
+	cfgFile := os.NewFile(wire.InitConfigFD, "init-config")
+	err := wire.ReadConfig(cfgFile, &cfg)
+	cfgFile.Close()
 	if err != nil {
-		fmt.Fprintf(stderr, "rkexec: init: decoding %s: %v\n", envKey, err)
+		fmt.Fprintf(opt.Stderr, "rkexec: init: %v\n", err)
 		return 125
+	}
+	// The activation sockets follow the config pipe: to 3 and up, where the target expects them.
+	if err := process.MovePreserved(wire.InitConfigFD+1, cfg.Target.PreserveFDs); err != nil {
+		return report(opt.Stderr, err)
 	}
 	if cfg.MountProc {
 		if err := mountProc(); err != nil {
-			fmt.Fprintf(stderr, "rkexec: init: %v\n", err)
+			fmt.Fprintf(opt.Stderr, "rkexec: init: %v\n", err)
 			return 125
 		}
 	}
 	if !cfg.Reaper {
 		// The target is this process: it dies with the child, like a target the child starts itself.
 		cfg.Target.ParentDeathSignal = int(unix.SIGKILL)
-		err := process.Exec(cfg.Target)
-		return report(stderr, err)
+		err := process.Exec(cfg.Target, -1)
+		return report(opt.Stderr, err)
 	}
-	return runReaper(cfg.Target, envKey, stderr)
+	return runReaper(cfg.Target, opt)
 }
 
 func report(stderr io.Writer, err error) int {
 	fmt.Fprintf(stderr, "rkexec: starting the command: %v\n", err)
-	return process.CodeOf(err)
+	return command.CodeOf(err)
 }
 
 // mountProc replaces /proc with one of the new pid namespace, without letting the mount propagate
@@ -76,34 +84,51 @@ func mountProc() error {
 }
 
 // runReaper runs the target as a child of PID 1 and waits for it.
-func runReaper(spec process.Spec, envKey string, stderr io.Writer) int {
-	path, err := process.LookPath(spec.Args[0], spec.Env)
+func runReaper(spec wire.ExecSpec, opt Opt) int {
+	args, env := spec.Process.Args, spec.Process.Env
+	path, err := command.LookPath(args[0], env)
 	if err != nil {
-		return report(stderr, err)
+		return report(opt.Stderr, err)
 	}
 	r := reaper.New()
 	defer r.Stop()
 	cmd := &exec.Cmd{
-		Path: path, Args: spec.Args, Env: spec.Env,
+		Path: path, Args: args, Env: env,
 		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr,
 		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
 	}
+	var specR, specW *os.File
 	if spec.ListenPID {
 		// Socket activation: LISTEN_PID must be the target's pid, known only inside the process
-		// that becomes it, so the target is started through this binary in the init role, without
-		// a reaper. /proc is the one this init mounted, before anything of the target ran.
-		b, err := json.Marshal(Config{Target: spec})
+		// that becomes it, so the target is started through this binary in the exec role. /proc
+		// is the one this init mounted, before anything of the target ran.
+		var err error
+		specR, specW, err = os.Pipe()
 		if err != nil {
-			return report(stderr, err)
+			return report(opt.Stderr, fmt.Errorf("creating the exec step's spec pipe: %w", err))
 		}
-		cmd.Path, cmd.Args = "/proc/self/exe", []string{os.Args[0]}
-		cmd.Env = append(spec.Env[:len(spec.Env):len(spec.Env)], envKey+"="+string(b))
+		defer specW.Close()
+		spec.ParentDeathSignal = int(unix.SIGKILL)
+		cmd.Path, cmd.Args, cmd.Env = "/proc/self/exe", []string{os.Args[0]}, []string{opt.ExecRoleEnv}
+		// The spec on wire.ExecSpecFD, the sockets after it.
+		cmd.ExtraFiles = []*os.File{specR}
 		for fd := 3; fd < 3+spec.PreserveFDs; fd++ {
 			cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(fd), "listen-fd-"+strconv.Itoa(fd)))
 		}
 	}
-	if err := cmd.Start(); err != nil {
-		return report(stderr, err)
+	err = cmd.Start()
+	if specR != nil {
+		specR.Close() // the exec step's now: if it dies, writing fails instead of blocking
+	}
+	if err != nil {
+		return report(opt.Stderr, err)
+	}
+	if specW != nil {
+		if err := wire.WriteConfig(specW, spec); err != nil {
+			// It died before reading: its status says how.
+			fmt.Fprintf(opt.Stderr, "rkexec: init: %v\n", err)
+		}
+		specW.Close()
 	}
 	code, _ := r.Wait(cmd.Process.Pid, nil, nil)
 	// Returning ends PID 1, and the kernel kills whatever else runs in the namespace.

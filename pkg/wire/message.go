@@ -1,26 +1,4 @@
-// Package message is the wire protocol between the rkexec parent and child: named messages, sent as
-// JSON with a 4-byte little-endian length prefix and a size limit, in a fixed order.
-//
-// It is not a general RPC layer: each side sends the next message of the handshake and waits for the
-// one it expects; anything else, including a message of kind Error, ends the run.
-//
-//	parent                                  child (new user+mount ns, started through nsexec,
-//	  |                                        |  whose maps the parent wrote during the start)
-//	  |---------- ParentHello ---------------->|
-//	  |<--------- ChildHello ------------------|
-//	  |---------- IDMapsWritten -------------->|  (the single-mapping warning, if any, is printed)
-//	  |                                        |  mounts: propagation, copy-up
-//	  |<--------- UserNSReady -----------------|
-//	  |  network driver                        |
-//	  |---------- NetworkConfigured ---------->|  (empty for the host network)
-//	  |  port driver                           |
-//	  |---------- PortDriverReady ------------>|
-//	  |                                        |  network config inside, target started
-//	  |<--------- TargetStarted ---------------|
-//	  |  child_pid written, state.json         |
-//
-// Either side may send Error instead of its next message; the other side reports it and exits non-zero.
-package message
+package wire
 
 import (
 	"encoding/binary"
@@ -31,8 +9,11 @@ import (
 	"syscall"
 )
 
-// MaxSize bounds one message's JSON body.
-const MaxSize = 1 << 16
+// MaxSize bounds one frame's JSON body. It is generous enough for any command the kernel could run:
+// execve takes at most 6 MiB of arguments and environment (3/4 of the default 8 MiB stack limit),
+// and JSON's escapes make a string at most six times longer. A frame is read as it arrives, so a
+// large length in a header costs nothing until its bytes come.
+const MaxSize = 64 << 20
 
 // Names of the messages, in the order they are sent.
 const (
@@ -55,6 +36,8 @@ type Message struct {
 	Error string `json:"error,omitempty"`
 	// ExitCode is the exit code the receiver should use for an Error (e.g. 126, 127); 0 means 125.
 	ExitCode int `json:"exit_code,omitempty"`
+	// Child is the child's whole configuration; ParentHello only.
+	Child *ChildConfig `json:"child,omitempty"`
 	// Network is the configuration to apply inside; NetworkConfigured only, nil for the host network.
 	Network *Network `json:"network,omitempty"`
 	// PortDriver is opaque data for the child side of the port driver; PortDriverReady only.
@@ -94,12 +77,42 @@ func (e *RemoteError) Error() string {
 
 // Send writes m to w as one frame.
 func Send(w io.Writer, m *Message) error {
-	body, err := json.Marshal(m)
+	if err := writeFrame(w, m); err != nil {
+		return fmt.Errorf("sending message %s: %w", m.Name, err)
+	}
+	return nil
+}
+
+// WriteConfig writes v (an InitConfig or an ExecSpec) to w as one frame.
+func WriteConfig(w io.Writer, v any) error {
+	if err := writeFrame(w, v); err != nil {
+		return fmt.Errorf("sending the %T: %w", v, err)
+	}
+	return nil
+}
+
+// ReadConfig reads one frame from r into v (an InitConfig or an ExecSpec).
+func ReadConfig(r io.Reader, v any) error {
+	body, err := readFrame(r)
+	if errors.Is(err, io.EOF) {
+		err = ErrPeerGone
+	}
+	if err == nil {
+		err = json.Unmarshal(body, v)
+	}
 	if err != nil {
-		return fmt.Errorf("encoding message %s: %w", m.Name, err)
+		return fmt.Errorf("reading the %T: %w", v, err)
+	}
+	return nil
+}
+
+func writeFrame(w io.Writer, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encoding: %w", err)
 	}
 	if len(body) > MaxSize {
-		return fmt.Errorf("message %s is %d bytes, more than the limit of %d", m.Name, len(body), MaxSize)
+		return fmt.Errorf("%d bytes, more than the limit of %d", len(body), MaxSize)
 	}
 	frame := make([]byte, 4+len(body))
 	binary.LittleEndian.PutUint32(frame, uint32(len(body)))
@@ -108,9 +121,33 @@ func Send(w io.Writer, m *Message) error {
 		if errors.Is(err, syscall.EPIPE) {
 			err = ErrPeerGone
 		}
-		return fmt.Errorf("sending message %s: %w", m.Name, err)
+		return err
 	}
 	return nil
+}
+
+// readFrame reads one frame's body. io.EOF means r ended before the frame began.
+func readFrame(r io.Reader) ([]byte, error) {
+	var hdr [4]byte
+	if _, err := io.ReadFull(r, hdr[:]); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("reading the header: %w", err)
+		}
+		return nil, err
+	}
+	n := binary.LittleEndian.Uint32(hdr[:])
+	if n == 0 || n > MaxSize {
+		return nil, fmt.Errorf("length %d is outside 1..%d", n, MaxSize)
+	}
+	// Read as it arrives: the header alone allocates nothing.
+	body, err := io.ReadAll(io.LimitReader(r, int64(n)))
+	if err == nil && len(body) < int(n) {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading a body of %d bytes: %w", n, err)
+	}
+	return body, nil
 }
 
 // SendError tells the other side that step failed with err.
@@ -120,20 +157,12 @@ func SendError(w io.Writer, step string, err error, exitCode int) error {
 
 // Recv reads one frame from r. io.EOF means the other side closed the pipe between messages.
 func Recv(r io.Reader) (*Message, error) {
-	var hdr [4]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fmt.Errorf("reading message header: %w", err)
-		}
+	body, err := readFrame(r)
+	if errors.Is(err, io.EOF) {
 		return nil, err
 	}
-	n := binary.LittleEndian.Uint32(hdr[:])
-	if n == 0 || n > MaxSize {
-		return nil, fmt.Errorf("message length %d is outside 1..%d", n, MaxSize)
-	}
-	body := make([]byte, n)
-	if _, err := io.ReadFull(r, body); err != nil {
-		return nil, fmt.Errorf("reading message body of %d bytes: %w", n, err)
+	if err != nil {
+		return nil, fmt.Errorf("reading message: %w", err)
 	}
 	var m Message
 	if err := json.Unmarshal(body, &m); err != nil {
