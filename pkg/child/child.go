@@ -202,6 +202,10 @@ func (c *child) startTarget(path string, env []string) (int, error) {
 		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
 	}
 	if err := cmd.Start(); err != nil {
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			err = command.ExecFailed(c.cfg.Target[0], pe.Err) // without os/exec's "fork/exec PATH"
+		}
 		return 0, &exitError{code: command.CodeOf(err), err: err}
 	}
 	return cmd.Process.Pid, nil

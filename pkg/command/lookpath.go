@@ -74,3 +74,12 @@ func CodeOf(err error) int {
 	}
 	return 125
 }
+
+// ExecFailed is the *Error for a failed execve of name: its code (CodeOf), and for E2BIG the limit
+// that was hit, which the kernel's message does not name.
+func ExecFailed(name string, err error) error {
+	if errors.Is(err, unix.E2BIG) {
+		err = fmt.Errorf("%w (the command line and environment are over the kernel's limit, ARG_MAX, at most 3/4 of the stack limit, ulimit -s)", err)
+	}
+	return &Error{Code: CodeOf(err), Err: fmt.Errorf("exec %s: %w", name, err)}
+}

@@ -4,7 +4,10 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestLookPath(t *testing.T) {
@@ -24,5 +27,15 @@ func TestLookPath(t *testing.T) {
 		if !errors.As(err, &pe) || pe.Code != code {
 			t.Errorf("LookPath(%q): %v, want code %d", name, err, code)
 		}
+	}
+}
+
+func TestExecFailed(t *testing.T) {
+	err := ExecFailed("sh", unix.E2BIG)
+	if CodeOf(err) != 126 || !strings.Contains(err.Error(), "exec sh: argument list too long (") || !strings.Contains(err.Error(), "ARG_MAX") {
+		t.Errorf("E2BIG: %v, code %d", err, CodeOf(err))
+	}
+	if err := ExecFailed("x", unix.ENOENT); CodeOf(err) != 127 || err.Error() != "exec x: no such file or directory" {
+		t.Errorf("ENOENT: %v, code %d", err, CodeOf(err))
 	}
 }

@@ -2,7 +2,6 @@ package process
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"runtime"
 	"strconv"
@@ -49,7 +48,7 @@ func execSpec(s wire.ExecSpec, syncFD int) error {
 		env = command.MergeEnv(env, "LISTEN_PID="+strconv.Itoa(os.Getpid()))
 	}
 	err = syscall.Exec(path, s.Process.Args, env)
-	return &command.Error{Code: command.CodeOf(err), Err: fmt.Errorf("exec %s: %w", s.Process.Args[0], err)}
+	return command.ExecFailed(s.Process.Args[0], err)
 }
 
 // switchesUser says whether s names a user other than root, or groups: only then are ids changed.
