@@ -49,6 +49,8 @@ func Run(opt Opt) int {
 	from := os.NewFile(wire.ChildFromParentFD, "from-parent")
 	to := os.NewFile(wire.ChildToParentFD, "to-parent")
 	c := &child{opt: opt, log: opt.NewLog(false), from: from, to: to}
+	// best effort: nobody is left to report to
+	c.removeStateDir = func() { _ = statedir.Remove(c.cfg.StateDir, c.cfg.StateDirCreated) }
 	hello, err := wire.Expect(from, wire.ParentHello)
 	if err == nil && hello.Child == nil {
 		err = errors.New("ParentHello without the child's config")
@@ -62,12 +64,15 @@ func Run(opt Opt) int {
 }
 
 type child struct {
-	cfg      wire.ChildConfig
-	opt      Opt
-	log      Logger
-	from, to *os.File
+	cfg  wire.ChildConfig
+	opt  Opt
+	log  Logger
+	from io.Reader // the message pipe from the parent
+	to   io.Writer // the message pipe to the parent
 	// proc is /proc as opened before the target started.
 	proc *proctree.Proc
+	// removeStateDir cleans up after a parent that died without doing it.
+	removeStateDir func()
 }
 
 // fail reports err to the parent, which prints it; the child itself stays quiet unless the parent is gone.
@@ -85,41 +90,60 @@ func (c *child) fail(step string, err error) {
 // run is the child's life after nsexec: it already has every capability in its user namespace and
 // every inherited fd is close-on-exec. It returns the exit code.
 func (c *child) run() int {
+	defer func() {
+		if c.proc != nil {
+			c.proc.Close()
+		}
+	}()
+	if code, ok := c.handshake(c.setUp); !ok {
+		return code
+	}
+	return c.runTarget()
+}
+
+// handshake answers the parent from ChildHello to PortDriverReady; setUp runs once the id maps are
+// written and names the step that failed. false ends the run, with the exit code.
+func (c *child) handshake(setUp func() (step string, err error)) (int, bool) {
 	// The parent's death shows as EOF on the pipe from it, which only the parent holds: nsexec
 	// cleared its parent-death signal, at the parent's request.
 	if err := wire.Send(c.to, &wire.Message{Name: wire.ChildHello}); err != nil {
-		return c.lost("user namespace", err)
+		return c.lost("user namespace", err), false
 	}
 	if _, err := wire.Expect(c.from, wire.IDMapsWritten); err != nil {
-		return c.lost("id maps", err)
+		return c.lost("id maps", err), false
 	}
+	if step, err := setUp(); err != nil {
+		c.fail(step, err)
+		return 125, false
+	}
+	if err := wire.Send(c.to, &wire.Message{Name: wire.UserNSReady}); err != nil {
+		return c.lost("user namespace", err), false
+	}
+	if _, err := wire.Expect(c.from, wire.NetworkConfigured); err != nil {
+		return c.lost("network", err), false
+	}
+	if _, err := wire.Expect(c.from, wire.PortDriverReady); err != nil {
+		return c.lost("ports", err), false
+	}
+	return 0, true
+}
+
+// setUp prepares the sandbox before the network: subreaper, /proc, mounts.
+func (c *child) setUp() (string, error) {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		c.fail("user namespace", fmt.Errorf("becoming a child subreaper: %w", err))
-		return 125
+		return "user namespace", fmt.Errorf("becoming a child subreaper: %w", err)
 	}
 	// Before anything in the sandbox can mount over /proc: the cleanup finds processes through it.
 	proc, err := proctree.Open()
 	if err != nil {
-		c.fail("user namespace", err)
-		return 125
+		return "user namespace", err
 	}
-	defer proc.Close()
 	c.proc = proc
 	if err := setupMounts(c.cfg.Propagation, c.cfg.CopyUp); err != nil {
-		c.fail("mounts", err)
-		return 125
+		return "mounts", err
 	}
 	c.log.Debugf("mounts ready: propagation %s, copied up %v", c.cfg.Propagation, c.cfg.CopyUp)
-	if err := wire.Send(c.to, &wire.Message{Name: wire.UserNSReady}); err != nil {
-		return c.lost("user namespace", err)
-	}
-	if _, err := wire.Expect(c.from, wire.NetworkConfigured); err != nil {
-		return c.lost("network", err)
-	}
-	if _, err := wire.Expect(c.from, wire.PortDriverReady); err != nil {
-		return c.lost("ports", err)
-	}
-	return c.runTarget()
+	return "", nil
 }
 
 // lost ends a handshake that failed at step: a parent that sent an Error cleans up itself; after a
@@ -262,9 +286,4 @@ func (c *child) startInit(env []string) (int, error) {
 		c.log.Debugf("sending the init its config: %v", err)
 	}
 	return p.Stage2PID, nil
-}
-
-// removeStateDir cleans up after a parent that died without doing it.
-func (c *child) removeStateDir() {
-	_ = statedir.Remove(c.cfg.StateDir, c.cfg.StateDirCreated) // best effort: nobody is left to report to
 }
