@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -16,7 +15,6 @@ import (
 	"github.com/rkexec/rkexec/pkg/command"
 	"github.com/rkexec/rkexec/pkg/enter"
 	"github.com/rkexec/rkexec/pkg/process"
-	"github.com/rkexec/rkexec/pkg/statedir"
 	"github.com/rkexec/rkexec/pkg/wire"
 )
 
@@ -28,7 +26,7 @@ type execFlags struct {
 	cwd            string
 	env            []string
 	user           string
-	additionalGids []uint
+	additionalGids []string
 	preserveFDs    int
 	noNewPrivs     bool
 	caps           []string
@@ -65,7 +63,7 @@ rkexec exec's; signals sent to rkexec exec are relayed to it.`,
 	fl.StringVar(&f.cwd, "cwd", "", "working directory inside the sandbox")
 	fl.StringArrayVarP(&f.env, "env", "e", nil, "set an environment variable, KEY=VALUE (repeatable)")
 	fl.StringVarP(&f.user, "user", "u", "", "numeric UID[:GID] to run as inside the sandbox (GID defaults to 0)")
-	fl.UintSliceVarP(&f.additionalGids, "additional-gids", "g", nil, "additional numeric group ids (repeatable)")
+	fl.StringSliceVarP(&f.additionalGids, "additional-gids", "g", nil, "additional numeric group ids (repeatable)")
 	fl.IntVar(&f.preserveFDs, "preserve-fds", 0, "pass N more fds after stderr (3 to 3+N-1) to the command")
 	fl.BoolVar(&f.noNewPrivs, "no-new-privs", false, "set no_new_privs for the command")
 	fl.StringArrayVarP(&f.caps, "cap", "c", nil, "keep this capability, even as a non-root --user (repeatable), e.g. CAP_NET_ADMIN")
@@ -94,19 +92,20 @@ func runExec(f *execFlags, args []string) (int, error) {
 	if f.consoleSocket != "" && !f.tty {
 		return 125, usageError{errors.New("--console-socket needs --tty")}
 	}
-	box, err := findSandbox(name)
+	box, sandbox, err := openSandbox(name)
 	if err != nil {
 		return 125, err
 	}
+	defer box.Close()
+	defer sandbox.Close()
 	// The environment (the caller's, or --process's), then the sandbox's variables, then -e: each key
 	// once, the last value winning.
 	p := &spec.Process
-	p.Env = command.MergeEnv(p.Env, envStateDir+"="+box.StateDir, envRkexecStateDir+"="+box.StateDir,
+	p.Env = command.MergeEnv(p.Env, envStateDir+"="+box.Path, envRkexecStateDir+"="+box.Path,
 		envRkexecName+"="+box.Name, envParentEUID+"="+strconv.Itoa(os.Geteuid()), envParentEGID+"="+strconv.Itoa(os.Getegid()))
 	p.Env = command.MergeEnv(p.Env, f.env...)
 	code, err := enter.Run(enter.Opt{
-		SandboxPID:    box.ChildPID,
-		LockPath:      filepath.Join(box.StateDir, statedir.LockFile),
+		Sandbox:       sandbox,
 		Spec:          spec,
 		ExecRoleEnv:   roleEnv(roleExec),
 		TTY:           f.tty,
@@ -157,7 +156,11 @@ func execSpec(f *execFlags, argv []string) (wire.ExecSpec, error) {
 		p.User.UID, p.User.GID = u.UID, u.GID
 	}
 	for _, g := range f.additionalGids {
-		p.User.AdditionalGids = append(p.User.AdditionalGids, uint32(g))
+		gid, err := strconv.ParseUint(g, 10, 32)
+		if err != nil {
+			return spec, fmt.Errorf("invalid --additional-gids %q: give a numeric group id, 0 to 4294967295", g)
+		}
+		p.User.AdditionalGids = append(p.User.AdditionalGids, uint32(gid))
 	}
 	if len(f.caps) > 0 && p.Capabilities == nil {
 		p.Capabilities = &specs.LinuxCapabilities{}

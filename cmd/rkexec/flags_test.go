@@ -23,6 +23,8 @@ func TestCheckNamespaces(t *testing.T) {
 		{runFlags{reaper: "true"}, "--reaper=true needs --pidns"},
 		{runFlags{pidns: true, reaper: "sometimes"}, `invalid --reaper "sometimes"`},
 		{runFlags{utsns: true, hostname: "a b", reaper: "auto"}, "invalid --hostname"},
+		{runFlags{utsns: true, hostname: "box\x1b]0;pwned\x07", reaper: "auto"}, "control characters"},
+		{runFlags{utsns: true, hostname: "box\n", reaper: "auto"}, "control characters"},
 	} {
 		if _, _, err := checkNamespaces(&tc.f); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: got %v, want %q", tc.f, err, tc.want)
@@ -79,7 +81,7 @@ func TestReadProcessFile(t *testing.T) {
 }
 
 func TestExecSpecFromFlags(t *testing.T) {
-	spec, err := execSpec(&execFlags{cwd: "/tmp", env: []string{"FOO=bar"}, user: "1000:1000", additionalGids: []uint{10}, caps: []string{"net_raw"}}, []string{"id"})
+	spec, err := execSpec(&execFlags{cwd: "/tmp", env: []string{"FOO=bar"}, user: "1000:1000", additionalGids: []string{"10"}, caps: []string{"net_raw"}}, []string{"id"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,6 +98,8 @@ func TestExecSpecFromFlags(t *testing.T) {
 		{execFlags{env: []string{"NOEQUALS"}}, []string{"id"}, "invalid --env"},
 		{execFlags{processFile: "/x"}, []string{"id"}, "--process and a COMMAND"},
 		{execFlags{caps: []string{"CAP_FLY"}}, []string{"id"}, "invalid --cap"},
+		{execFlags{additionalGids: []string{"4294967296"}}, []string{"id"}, "invalid --additional-gids"},
+		{execFlags{additionalGids: []string{"-1"}}, []string{"id"}, "invalid --additional-gids"},
 		{execFlags{preserveFDs: 1000}, []string{"id"}, "is not open"},
 	} {
 		if _, err := execSpec(&tc.f, tc.args); err == nil || !strings.Contains(err.Error(), tc.want) {

@@ -1,13 +1,10 @@
 package main
 
 import (
-	"fmt"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/rkexec/rkexec/pkg/enter"
 	"github.com/rkexec/rkexec/pkg/statedir"
 )
 
@@ -23,36 +20,27 @@ func newInfoCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "info NAME|STATE_DIR",
 		Short: "Show a running sandbox as JSON: pids, namespaces, network, ports, state dir",
-		Args:  argsUsage(1, 1),
+		Long: `Show a running sandbox as JSON. The name, state directory, pids and namespaces are checked as
+rkexec exec checks them (the lock holder, the process tree, namespace ownership); the command,
+network, ports and start time are what the sandbox's state.json says.`,
+		Args: argsUsage(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			b, err := findSandbox(args[0])
+			b, sb, err := openSandbox(args[0])
 			if err != nil {
 				return err
 			}
-			ns, err := namespacesOf(b.ChildPID)
+			defer b.Close()
+			defer sb.Close()
+			ns, err := sb.Namespaces()
 			if err != nil {
 				return err
 			}
+			st := b.State
+			st.Name, st.StateDir, st.ParentPID, st.ChildPID = b.Name, b.Path, sb.Holder, sb.PID
 			return writeJSON(cmd.OutOrStdout(), infoOutput{
-				State: b.State, Alive: b.Alive, Namespaces: ns,
-				Uptime: time.Since(b.Started).Round(time.Second).String(),
+				State: st, Alive: true, Namespaces: ns,
+				Uptime: time.Since(st.Started).Round(time.Second).String(),
 			})
 		},
 	}
-}
-
-// namespacesOf reads the namespace identities of pid, e.g. "net" → "net:[4026532008]".
-func namespacesOf(pid int) (map[string]string, error) {
-	out := map[string]string{}
-	for _, t := range enter.NamespaceTypes() {
-		link, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/%s", pid, t))
-		if err != nil {
-			if os.IsNotExist(err) && t == "time" {
-				continue // kernels before 5.6 have no time namespaces
-			}
-			return nil, fmt.Errorf("reading the namespaces of sandbox pid %d: %w", pid, err)
-		}
-		out[t] = link
-	}
-	return out, nil
 }

@@ -11,7 +11,8 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"syscall"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/sys/unix"
@@ -231,8 +232,8 @@ func checkNamespaces(f *runFlags) (uintptr, bool, error) {
 		if !f.utsns {
 			return 0, false, errors.New("--hostname needs --utsns (a UTS namespace of its own)")
 		}
-		if len(f.hostname) > 64 || strings.ContainsAny(f.hostname, "/ \t\n") {
-			return 0, false, fmt.Errorf("invalid --hostname %q: at most 64 characters, no spaces or slashes", f.hostname)
+		if err := checkHostname(f.hostname); err != nil {
+			return 0, false, err
 		}
 	}
 	switch f.reaper {
@@ -247,6 +248,26 @@ func checkNamespaces(f *runFlags) (uintptr, bool, error) {
 		return flags, false, nil
 	}
 	return 0, false, fmt.Errorf("invalid --reaper %q: use auto, true or false", f.reaper)
+}
+
+// checkHostname checks a --hostname: at most 64 bytes (the kernel's limit), printable, no spaces or
+// slashes. The hostname reaches prompts, logs and terminals, where a control character would act.
+func checkHostname(h string) error {
+	if len(h) > 64 {
+		return fmt.Errorf("invalid --hostname %q: at most 64 bytes", h)
+	}
+	if !utf8.ValidString(h) {
+		return fmt.Errorf("invalid --hostname %q: not UTF-8", h)
+	}
+	for _, r := range h {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("invalid --hostname %q: control characters are not allowed", h)
+		}
+		if r == ' ' || r == '/' || unicode.IsSpace(r) {
+			return fmt.Errorf("invalid --hostname %q: no spaces or slashes", h)
+		}
+	}
+	return nil
 }
 
 // checkCopyUp cleans the --copy-up directories and checks each exists and can be copied up.
@@ -300,26 +321,10 @@ func resolveStateDir(f *runFlags) (name, dir string, err error) {
 		name = hex.EncodeToString(b[:])
 	}
 	root := statedir.Root(os.Getenv(envXDGRuntimeDir), os.Geteuid())
-	if err := ensureRoot(root); err != nil {
+	if _, err := statedir.CheckRoot(root, true); err != nil {
 		return "", "", err
 	}
 	return name, filepath.Join(root, name), nil
-}
-
-// ensureRoot creates the directory of named sandboxes, 0700, and checks that it is the caller's own.
-func ensureRoot(root string) error {
-	if err := os.MkdirAll(root, 0o700); err != nil {
-		return fmt.Errorf("creating %s: %w (set XDG_RUNTIME_DIR or use --state-dir)", root, err)
-	}
-	fi, err := os.Lstat(root)
-	if err != nil {
-		return fmt.Errorf("checking %s: %w", root, err)
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !fi.IsDir() || !ok || int(st.Uid) != os.Geteuid() {
-		return fmt.Errorf("%s is not a directory owned by you: remove it or use --state-dir", root)
-	}
-	return nil
 }
 
 // argsUsage checks the number of positional arguments, with a message that shows the usage.

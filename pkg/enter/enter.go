@@ -4,7 +4,8 @@
 // signals, gives the command a pseudo-terminal when asked (proxied, or handed over a console socket
 // as runc does), and returns the command's exit code. The command stays a child of the caller.
 //
-// It does not find sandboxes (package statedir does) and does not parse flags.
+// It does not find sandboxes' directories (package statedir does) and does not parse flags; it checks
+// that what a directory leads to is the sandbox (Pin).
 package enter
 
 import (
@@ -31,10 +32,8 @@ func NamespaceTypes() []string {
 
 // Opt configures Run.
 type Opt struct {
-	// SandboxPID is the process whose namespaces are the sandbox (its child_pid).
-	SandboxPID int
-	// LockPath is the sandbox's state directory lock, held by its rkexec.
-	LockPath string
+	// Sandbox is the sandbox's namespaces, checked and open (see Pin); the caller closes it.
+	Sandbox *Sandbox
 	// Spec is the command and how to run it.
 	Spec wire.ExecSpec
 	// ExecRoleEnv is the KEY=VALUE that makes this binary the exec step (cmd/rkexec's role table).
@@ -57,12 +56,8 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Run starts the command in the sandbox and returns its exit code (0 at once when detached).
 func Run(opt Opt) (int, error) {
-	sandbox, err := pinSandbox(opt.SandboxPID, opt.LockPath)
-	if err != nil {
-		return 125, &Error{err}
-	}
-	defer sandbox.close()
 	var term *terminal
+	var err error
 	if opt.TTY {
 		term, err = openTerminal(os.Stdin)
 		if err != nil {
@@ -109,7 +104,7 @@ func Run(opt Opt) (int, error) {
 	// Catch SIGCHLD and the relayed signals before the command can exit.
 	r := reaper.New()
 	defer r.Stop()
-	p, err := nsenter.Start(cmd, nsenter.Config{Join: sandbox.joins, Setsid: opt.TTY}, nil)
+	p, err := nsenter.Start(cmd, nsenter.Config{Join: opt.Sandbox.joins, Setsid: opt.TTY}, nil)
 	execSyncW.Close()
 	if err != nil {
 		return 125, &Error{fmt.Errorf("joining the sandbox: %w", err)}

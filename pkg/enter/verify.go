@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -19,132 +20,204 @@ const (
 	nsGetOwnerUID = 0xb704 // _IO(0xb7, 0x4)
 )
 
-// userNamespace identifies a user namespace.
-type userNamespace struct{ dev, ino uint64 }
+// fileID identifies a file (a namespace, a lock file, a directory) by device and inode.
+type fileID struct{ dev, ino uint64 }
 
-func identity(f *os.File) (userNamespace, error) {
+func identity(f *os.File) (fileID, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return userNamespace{}, err
+		return fileID{}, err
 	}
-	return userNamespace{st.Dev, st.Ino}, nil
+	return fileID{st.Dev, st.Ino}, nil
 }
 
-func identityOfPath(path string) (userNamespace, error) {
+func identityOfPath(path string) (fileID, error) {
 	var st unix.Stat_t
 	if err := unix.Stat(path, &st); err != nil {
-		return userNamespace{}, err
+		return fileID{}, err
 	}
-	return userNamespace{st.Dev, st.Ino}, nil
+	return fileID{st.Dev, st.Ino}, nil
 }
 
-// pinned is a sandbox's namespaces, open: what the command joins is what was checked, whatever
-// happens to the process afterwards.
-type pinned struct {
+// Sandbox is a running sandbox's namespaces, checked and open: what a command joins (Run), or what
+// rkexec info shows, is what was checked, whatever happens to the process afterwards.
+type Sandbox struct {
+	// PID is the process whose namespaces these are.
+	PID int
+	// Holder is the rkexec that holds the sandbox's lock: its parent.
+	Holder int
 	files  []*os.File
+	types  []string
 	joins  []nsenter.Namespace
-	userNS userNamespace
 }
 
-func (p *pinned) close() {
-	for _, f := range p.files {
+// Close releases the namespaces.
+func (s *Sandbox) Close() {
+	for _, f := range s.files {
 		f.Close()
 	}
+	s.files, s.joins = nil, nil
 }
 
-// pinSandbox opens the namespaces of pid after making sure it is the sandbox whose state directory
-// lock is lockPath: state.json and child_pid can be rewritten from inside the sandbox, and a pid can
-// be reused, so neither alone may send a command to the host or to someone else's namespaces.
+// Namespaces returns the identity of each namespace, e.g. "net" → "net:[4026532008]".
+func (s *Sandbox) Namespaces() (map[string]string, error) {
+	out := map[string]string{}
+	for i, f := range s.files {
+		link, err := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", f.Fd()))
+		if err != nil {
+			return nil, fmt.Errorf("reading the %s namespace of sandbox process %d: %w", s.types[i], s.PID, err)
+		}
+		out[s.types[i]] = link
+	}
+	return out, nil
+}
+
+// Pin checks that the sandbox whose state directory is dir (open), with lock file lock (open; nil
+// when there is none), is running, and opens its namespaces. pid, from the sandbox's state.json, is
+// a hint: the sandbox can write that file, and a pid can be reused, so everything that decides is
+// taken from the directory and the kernel:
 //
-//   - rkexec's parent holds the lock (flock, seen in /proc/locks), and is in the caller's user namespace;
+//   - the process holding the lock (flock, seen in /proc/locks) is in the caller's user namespace and
+//     holds dir open: it is the rkexec of this very directory, not of one whose lock was linked here;
 //   - pid is its child or grandchild (the child, or the init below it);
 //   - pid's user namespace is a child of the caller's, owned by the caller, and its mount namespace is
 //     not the caller's;
 //   - pid is still the same process after its namespace files are open (pidfd, or its start time).
-func pinSandbox(pid int, lockPath string) (*pinned, error) {
-	same, err := pinProcess(pid)
+func Pin(dir, lock *os.File, pid int) (*Sandbox, error) {
+	return hostProc().pin(dir, lock, pid)
+}
+
+// procFS is where the checks read the kernel's view: /proc, or a tree a test builds, and the
+// caller's effective uid.
+type procFS struct {
+	root string
+	euid int
+}
+
+func hostProc() procFS { return procFS{root: "/proc", euid: os.Geteuid()} }
+
+func (p procFS) path(elem ...string) string {
+	return filepath.Join(append([]string{p.root}, elem...)...)
+}
+
+func (p procFS) pin(dir, lock *os.File, pid int) (*Sandbox, error) {
+	if lock == nil {
+		return nil, errors.New("the sandbox is not running: its state directory has no lock")
+	}
+	lockID, err := identity(lock)
+	if err != nil {
+		return nil, fmt.Errorf("sandbox lock: %w", err)
+	}
+	holder, err := p.flockHolder(lockID)
 	if err != nil {
 		return nil, err
 	}
-	holder, err := flockHolder(lockPath)
-	if err != nil {
-		return nil, err
-	}
-	ours, err := identityOfPath("/proc/self/ns/user")
+	ours, err := identityOfPath(p.path("self", "ns", "user"))
 	if err != nil {
 		return nil, fmt.Errorf("reading the caller's user namespace: %w", err)
 	}
-	if ns, err := identityOfPath("/proc/" + strconv.Itoa(holder) + "/ns/user"); err != nil || ns != ours {
+	if ns, err := identityOfPath(p.path(strconv.Itoa(holder), "ns", "user")); err != nil || ns != ours {
 		return nil, fmt.Errorf("not a sandbox of yours: its lock is held by process %d, which is not an rkexec of yours", holder)
 	}
-	if pp := ppidOf(pid); pp != holder && ppidOf(pp) != holder {
+	if err := p.holds(holder, dir); err != nil {
+		return nil, err
+	}
+	if pid <= 0 {
+		return nil, errors.New("the sandbox's state.json names no sandbox process (is it still starting?)")
+	}
+	same, err := p.pinProcess(pid)
+	if err != nil {
+		return nil, err
+	}
+	if pp := p.ppidOf(pid); pp != holder && (pp <= 0 || p.ppidOf(pp) != holder) {
 		return nil, fmt.Errorf("process %d is not a sandbox of yours: it does not descend from rkexec %d, which holds the sandbox's lock (state.json was changed?)", pid, holder)
 	}
-	p := &pinned{}
+	s := &Sandbox{PID: pid, Holder: holder}
+	ownMnt, err := identityOfPath(p.path("self", "ns", "mnt"))
+	if err != nil {
+		return nil, fmt.Errorf("reading the caller's mount namespace: %w", err)
+	}
 	for _, t := range NamespaceTypes() {
-		path := fmt.Sprintf("/proc/%d/ns/%s", pid, t)
-		f, err := os.Open(path)
+		f, err := os.Open(p.path(strconv.Itoa(pid), "ns", t))
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) && t == "time" {
 				continue // no time namespaces before Linux 5.6
 			}
-			p.close()
+			s.Close()
 			return nil, fmt.Errorf("sandbox process %d: %w", pid, err)
 		}
-		p.files = append(p.files, f)
+		s.files = append(s.files, f)
+		s.types = append(s.types, t)
 		// nsexec opens the namespace through our own fd: exactly the namespace checked here.
-		p.joins = append(p.joins, nsenter.Namespace{Type: t, Path: fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), f.Fd())})
+		s.joins = append(s.joins, nsenter.Namespace{Type: t, Path: fmt.Sprintf("/proc/%d/fd/%d", os.Getpid(), f.Fd())})
 		switch t {
 		case "user":
-			if p.userNS, err = checkUserNamespace(f, ours); err != nil {
-				p.close()
+			if err := p.checkUserNamespace(f, ours); err != nil {
+				s.Close()
 				return nil, fmt.Errorf("process %d: %w", pid, err)
 			}
 		case "mnt":
 			if mnt, err := identity(f); err != nil {
-				p.close()
+				s.Close()
 				return nil, err
-			} else if own, err := identityOfPath("/proc/self/ns/mnt"); err != nil || own == mnt {
-				p.close()
+			} else if mnt == ownMnt {
+				s.Close()
 				return nil, fmt.Errorf("process %d shares your mount namespace: it is not a sandbox", pid)
 			}
 		}
 	}
 	if !same() {
-		p.close()
+		s.Close()
 		return nil, fmt.Errorf("sandbox process %d ended while joining it", pid)
 	}
-	return p, nil
+	return s, nil
+}
+
+// holds checks that process holder has the directory dir open (rkexec's parent keeps its state
+// directory open while it lives): a lock file hard-linked or renamed into another sandbox's directory
+// leads to an rkexec that does not.
+func (p procFS) holds(holder int, dir *os.File) error {
+	want, err := identity(dir)
+	if err != nil {
+		return fmt.Errorf("state dir: %w", err)
+	}
+	fds := p.path(strconv.Itoa(holder), "fd")
+	entries, err := os.ReadDir(fds)
+	if err != nil {
+		return fmt.Errorf("checking rkexec %d, which holds the sandbox's lock: %w", holder, err)
+	}
+	for _, e := range entries {
+		if id, err := identityOfPath(filepath.Join(fds, e.Name())); err == nil && id == want {
+			return nil
+		}
+	}
+	return fmt.Errorf("not this sandbox: its lock is held by rkexec %d, which runs another state directory (was the lock file replaced?)", holder)
 }
 
 // checkUserNamespace checks that the user namespace open as f is a child of ours, owned by us.
-func checkUserNamespace(f *os.File, ours userNamespace) (userNamespace, error) {
-	ns, err := identity(f)
-	if err != nil {
-		return ns, err
-	}
+func (p procFS) checkUserNamespace(f *os.File, ours fileID) error {
 	owner, err := unix.IoctlGetUint32(int(f.Fd()), nsGetOwnerUID)
 	if err != nil {
-		return ns, fmt.Errorf("owner of its user namespace: %w", err)
+		return fmt.Errorf("owner of its user namespace: %w", err)
 	}
-	if int(owner) != os.Geteuid() {
-		return ns, fmt.Errorf("not a sandbox of yours: its user namespace belongs to uid %d", owner)
+	if int(owner) != p.euid {
+		return fmt.Errorf("not a sandbox of yours: its user namespace belongs to uid %d", owner)
 	}
 	parentFD, err := unix.IoctlRetInt(int(f.Fd()), nsGetParent)
 	if err != nil {
-		return ns, fmt.Errorf("not in a sandbox: its user namespace has no parent you can see (%w)", err)
+		return fmt.Errorf("not in a sandbox: its user namespace has no parent you can see (%w)", err)
 	}
 	parent := os.NewFile(uintptr(parentFD), "parent user namespace")
 	defer parent.Close()
 	if pns, err := identity(parent); err != nil || pns != ours {
-		return ns, errors.New("not a sandbox of yours: its user namespace is not a child of yours")
+		return errors.New("not a sandbox of yours: its user namespace is not a child of yours")
 	}
-	return ns, nil
+	return nil
 }
 
 // pinProcess returns a function that tells whether pid is still the process it was when pinned: a
 // pidfd when the kernel has them (Linux 5.3), else the start time in /proc/PID/stat.
-func pinProcess(pid int) (func() bool, error) {
+func (p procFS) pinProcess(pid int) (func() bool, error) {
 	pidfd, err := unix.PidfdOpen(pid, 0)
 	if err == nil {
 		return func() bool {
@@ -156,16 +229,16 @@ func pinProcess(pid int) (func() bool, error) {
 	if !errors.Is(err, unix.ENOSYS) {
 		return nil, fmt.Errorf("sandbox process %d: %w", pid, err)
 	}
-	start := startTime(pid)
+	start := p.startTime(pid)
 	if start == "" {
 		return nil, fmt.Errorf("sandbox process %d is not running", pid)
 	}
-	return func() bool { return startTime(pid) == start }, nil
+	return func() bool { return p.startTime(pid) == start }, nil
 }
 
 // statFields returns the fields of /proc/PID/stat after the command name.
-func statFields(pid int) []string {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+func (p procFS) statFields(pid int) []string {
+	b, err := os.ReadFile(p.path(strconv.Itoa(pid), "stat"))
 	if err != nil {
 		return nil
 	}
@@ -177,8 +250,8 @@ func statFields(pid int) []string {
 	return strings.Fields(s[i+1:])
 }
 
-func ppidOf(pid int) int {
-	f := statFields(pid)
+func (p procFS) ppidOf(pid int) int {
+	f := p.statFields(pid)
 	if len(f) < 2 {
 		return 0
 	}
@@ -186,22 +259,19 @@ func ppidOf(pid int) int {
 	return pp
 }
 
-func startTime(pid int) string {
-	f := statFields(pid)
+func (p procFS) startTime(pid int) string {
+	f := p.statFields(pid)
 	if len(f) < 20 {
 		return ""
 	}
 	return f[19] // field 22 of stat: starttime
 }
 
-// flockHolder returns the pid of the process that took the flock on the file at path, from /proc/locks.
-func flockHolder(path string) (int, error) {
-	var st unix.Stat_t
-	if err := unix.Stat(path, &st); err != nil {
-		return 0, fmt.Errorf("sandbox lock: %w", err)
-	}
-	want := fmt.Sprintf("%02x:%02x:%d", unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino)
-	f, err := os.Open("/proc/locks")
+// flockHolder returns the pid of the process that holds the exclusive flock on the file lock, from
+// /proc/locks.
+func (p procFS) flockHolder(lock fileID) (int, error) {
+	want := fmt.Sprintf("%02x:%02x:%d", unix.Major(lock.dev), unix.Minor(lock.dev), lock.ino)
+	f, err := os.Open(p.path("locks"))
 	if err != nil {
 		return 0, fmt.Errorf("reading /proc/locks: %w", err)
 	}
@@ -210,13 +280,15 @@ func flockHolder(path string) (int, error) {
 	for sc.Scan() {
 		// "1: FLOCK  ADVISORY  WRITE 2345 fd:01:1234 0 EOF"; waiters have "->" after the number.
 		fields := strings.Fields(sc.Text())
-		if len(fields) < 6 || fields[1] != "FLOCK" || fields[5] != want {
+		if len(fields) < 6 || fields[1] != "FLOCK" || fields[3] != "WRITE" || fields[5] != want {
 			continue
 		}
-		pid, err := strconv.Atoi(fields[4])
-		if err == nil {
+		if pid, err := strconv.Atoi(fields[4]); err == nil && pid > 0 {
 			return pid, nil
 		}
 	}
-	return 0, fmt.Errorf("sandbox lock %s is not held: the sandbox is not running", path)
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("reading /proc/locks: %w", err)
+	}
+	return 0, errors.New("the sandbox is not running: nobody holds its lock")
 }

@@ -20,7 +20,7 @@ func TestAcquireLocksAndReleaseRemovesCreatedDir(t *testing.T) {
 	if _, err := Acquire(path); !errors.Is(err, ErrInUse) {
 		t.Fatalf("second acquire: %v, want ErrInUse", err)
 	}
-	if !Alive(path) {
+	if !alive(t, path) {
 		t.Fatal("Alive is false while locked")
 	}
 	if err := d.WriteChildPID(42); err != nil {
@@ -48,7 +48,7 @@ func TestAcquireGivenDirKeepsItAndReusesStaleFiles(t *testing.T) {
 	if err := d.Release(); err != nil {
 		t.Fatal(err)
 	}
-	if Alive(path) {
+	if alive(t, path) {
 		t.Fatal("Alive after release")
 	}
 	entries, _ := os.ReadDir(path)
@@ -83,4 +83,15 @@ func TestAcquireRefusesSymlinksAndSharedDirs(t *testing.T) {
 	if _, err := Acquire(shared); err == nil || !strings.Contains(err.Error(), "writable by others") {
 		t.Fatalf("0777 dir: %v", err)
 	}
+}
+
+// alive opens path as a sandbox and reports whether its lock is held.
+func alive(t *testing.T, path string) bool {
+	t.Helper()
+	s, err := Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	return s.Alive
 }
