@@ -651,10 +651,15 @@ func splitPath(path string) []string {
 // openDirAt opens the directory name in parent (at path), which may not be a symlink.
 func openDirAt(parent *os.File, name, path string) (*os.File, error) {
 	fd, err := unix.Openat(int(parent.Fd()), name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if errors.Is(err, unix.ENOTDIR) {
+	if errors.Is(err, unix.ENOTDIR) || errors.Is(err, unix.EACCES) {
 		var st unix.Stat_t
-		if unix.Fstatat(int(parent.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil && st.Mode&unix.S_IFMT == unix.S_IFLNK {
-			err = unix.ELOOP
+		if unix.Fstatat(int(parent.Fd()), name, &st, unix.AT_SYMLINK_NOFOLLOW) == nil {
+			switch {
+			case st.Mode&unix.S_IFMT == unix.S_IFLNK:
+				err = unix.ELOOP
+			case int(st.Uid) != os.Geteuid():
+				return nil, fmt.Errorf("state dir %s belongs to uid %d, not to you (uid %d)", path, st.Uid, os.Geteuid())
+			}
 		}
 	}
 	if err != nil {
