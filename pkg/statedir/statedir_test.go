@@ -4,8 +4,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func TestAcquireLocksAndReleaseRemovesCreatedDir(t *testing.T) {
@@ -94,4 +97,210 @@ func alive(t *testing.T, path string) bool {
 	}
 	defer s.Close()
 	return s.Alive
+}
+
+// plant makes the files a hostile sandbox could leave in its directory dir.
+func plant(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		var err error
+		switch {
+		case strings.HasPrefix(content, "->"):
+			err = os.Symlink(strings.TrimPrefix(content, "->"), filepath.Join(dir, name))
+		case content == "fifo":
+			err = unix.Mkfifo(filepath.Join(dir, name), 0o600)
+		case content == "dir":
+			err = os.Mkdir(filepath.Join(dir, name), 0o700)
+		default:
+			err = os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestOpenReadsOnlyBoundedRegularStateFiles(t *testing.T) {
+	big := t.TempDir()
+	plant(t, big, map[string]string{LockFile: ""})
+	if err := os.WriteFile(filepath.Join(big, StateFile), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(filepath.Join(big, StateFile), 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, want string
+		dir        string
+		files      map[string]string
+	}{
+		{"fifo", "not a regular file", "", map[string]string{LockFile: "", StateFile: "fifo"}},
+		{"symlink to /dev/zero", "symlink", "", map[string]string{LockFile: "", StateFile: "->/dev/zero"}},
+		{"directory", "not a regular file", "", map[string]string{LockFile: "", StateFile: "dir"}},
+		{"not JSON", "decoding", "", map[string]string{LockFile: "", StateFile: "{"}},
+		{"1 GiB", "larger than", big, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := tc.dir
+			if dir == "" {
+				dir = t.TempDir()
+				plant(t, dir, tc.files)
+			}
+			s, err := Open(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			if s.StateErr == nil || !strings.Contains(s.StateErr.Error(), tc.want) {
+				t.Errorf("StateErr %v, want one saying %q", s.StateErr, tc.want)
+			}
+		})
+	}
+	for _, lock := range []string{"fifo", "->/dev/zero", "dir"} {
+		dir := t.TempDir()
+		plant(t, dir, map[string]string{LockFile: lock})
+		if s, err := Open(dir); err == nil {
+			s.Close()
+			t.Errorf("lock %s: opened, want an error", lock)
+		}
+	}
+}
+
+func TestListNamesSandboxesByDirectory(t *testing.T) {
+	root := t.TempDir()
+	for _, name := range []string{"a", "b"} {
+		os.Mkdir(filepath.Join(root, name), 0o700)
+		plant(t, filepath.Join(root, name), map[string]string{LockFile: "", StateFile: `{"name":"b","state_dir":"/"}`})
+	}
+	os.Mkdir(filepath.Join(root, "empty"), 0o700)
+	os.Symlink(root+"/a", filepath.Join(root, "link"))
+	os.Mkdir(filepath.Join(root, "bad\nname"), 0o700)
+	boxes, problems, err := List(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, b := range boxes {
+		names = append(names, b.Name+"@"+b.Path)
+		b.Close()
+	}
+	if want := []string{"a@" + root + "/a", "b@" + root + "/b", "empty@" + root + "/empty"}; !slices.Equal(names, want) {
+		t.Errorf("List: %q, want %q", names, want)
+	}
+	var bad []string
+	for _, p := range problems {
+		bad = append(bad, p.Name)
+	}
+	if !slices.Equal(bad, []string{"bad\nname", "link"}) {
+		t.Errorf("problems %q, want the bad name and the symlink", bad)
+	}
+}
+
+func TestPruneRemovesOnlyRkexecsFiles(t *testing.T) {
+	root := t.TempDir()
+	precious := t.TempDir()
+	plant(t, precious, map[string]string{"keep": "x"})
+	mk := func(name string, files map[string]string) {
+		os.Mkdir(filepath.Join(root, name), 0o700)
+		plant(t, filepath.Join(root, name), files)
+	}
+	mk("links", map[string]string{LockFile: "", ChildPIDFile: "->" + precious + "/keep", StateFile: "->" + precious, APISockFile: "fifo"})
+	mk("extra", map[string]string{LockFile: "", "notes": "mine"})
+	mk("empty", nil)
+	os.Symlink(precious, filepath.Join(root, "link"))
+
+	if err := Prune(root, "links"); err != nil {
+		t.Errorf("prune links: %v", err)
+	}
+	if err := Prune(root, "empty"); err != nil {
+		t.Errorf("prune empty: %v", err)
+	}
+	if err := Prune(root, "extra"); err == nil || !strings.Contains(err.Error(), "notes") {
+		t.Errorf("prune extra: %v, want an error naming the file it left", err)
+	}
+	if err := Prune(root, "link"); err == nil {
+		t.Error("prune followed a symlink")
+	}
+	if data, err := os.ReadFile(filepath.Join(precious, "keep")); err != nil || string(data) != "x" {
+		t.Errorf("a symlink's target was touched: %q %v", data, err)
+	}
+	entries, _ := os.ReadDir(root)
+	var left []string
+	for _, e := range entries {
+		left = append(left, e.Name())
+	}
+	if !slices.Equal(left, []string{"extra", "link"}) {
+		t.Errorf("left in the root: %q, want [extra link]", left)
+	}
+
+	// A held lock: not pruned.
+	mk("live", map[string]string{LockFile: ""})
+	d, err := Acquire(filepath.Join(root, "live"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Release()
+	if err := Prune(root, "live"); !errors.Is(err, ErrInUse) {
+		t.Errorf("prune of a locked dir: %v, want ErrInUse", err)
+	}
+}
+
+// TestReleaseWorksOnTheDirectoryItCreated: a state root renamed and replaced by a symlink while the
+// sandbox runs does not make the parent's clean-up remove a same-named directory elsewhere.
+func TestReleaseWorksOnTheDirectoryItCreated(t *testing.T) {
+	base := t.TempDir()
+	root, victim := filepath.Join(base, "root"), filepath.Join(base, "victim")
+	os.Mkdir(root, 0o700)
+	os.MkdirAll(filepath.Join(victim, "x"), 0o700)
+	plant(t, filepath.Join(victim, "x"), map[string]string{"keep": "x", StateFile: "victim's"})
+	d, err := Acquire(filepath.Join(root, "x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plant(t, filepath.Join(root, "x"), map[string]string{"written-by-the-target": "", "sub": "dir"})
+	if err := os.Rename(root, root+".moved"); err != nil {
+		t.Fatal(err)
+	}
+	os.Symlink(victim, root)
+	if err := d.Release(); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"keep", StateFile} {
+		if _, err := os.Stat(filepath.Join(victim, "x", name)); err != nil {
+			t.Errorf("release removed the victim's %s: %v", name, err)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(root+".moved", "x")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("release left its own directory: %v", err)
+	}
+}
+
+func TestCheckRoot(t *testing.T) {
+	base := t.TempDir()
+	root := filepath.Join(base, "rkexec")
+	if exists, err := CheckRoot(root, false); exists || err != nil {
+		t.Fatalf("missing root: %v %v", exists, err)
+	}
+	if exists, err := CheckRoot(root, true); !exists || err != nil {
+		t.Fatalf("created root: %v %v", exists, err)
+	}
+	os.Chmod(root, 0o755)
+	if _, err := CheckRoot(root, true); err == nil || !strings.Contains(err.Error(), "chmod 700") {
+		t.Errorf("0755 root: %v", err)
+	}
+	link := filepath.Join(base, "link")
+	os.Symlink(root, link)
+	if _, err := CheckRoot(link, true); err == nil || !strings.Contains(err.Error(), "symlink") {
+		t.Errorf("symlinked root: %v", err)
+	}
+	if os.Geteuid() == 0 {
+		os.Chmod(root, 0o700)
+		os.Chown(root, 65534, 65534)
+		if _, err := CheckRoot(root, true); err == nil || !strings.Contains(err.Error(), "XDG_RUNTIME_DIR") {
+			t.Errorf("root of another user: %v", err)
+		}
+	}
+	if got := Root("/run/user/1000", 1000); got != "/run/user/1000/rkexec" {
+		t.Errorf("Root with XDG_RUNTIME_DIR: %s", got)
+	}
 }
