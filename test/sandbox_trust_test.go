@@ -358,3 +358,24 @@ func testUserIDs(t testing.TB, name func() (string, error)) ids {
 	gid, _ := strconv.Atoi(u.Gid)
 	return ids{uid, gid}
 }
+
+// TestSandboxEndRemovesOnlyItsOwnDirectory: a sandbox that moves the state root away and puts a
+// symlink to another of the caller's directories in its place does not make rkexec's clean-up remove
+// the same-named directory there: rkexec removes the directory it created, found by the fds it kept.
+func TestSandboxEndRemovesOnlyItsOwnDirectory(t *testing.T) {
+	t.Parallel()
+	victim := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(victim, "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(victim, "x", "keep"), []byte("precious"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := nxStartSandbox(t, "x")
+	s.inside(t, `mv "$1" "$1.moved" && ln -s "$2" "$1"`, victim)
+	s.stop(t)
+	if data, err := os.ReadFile(filepath.Join(victim, "x", "keep")); err != nil || string(data) != "precious" {
+		t.Errorf("the sandbox's end removed %s: %q, %v", filepath.Join(victim, "x", "keep"), data, err)
+	}
+	assertNoStateDir(t, filepath.Join(s.runtimeDir, "rkexec.moved", "x"))
+}
