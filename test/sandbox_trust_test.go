@@ -6,10 +6,12 @@ package test
 // directory they resolved and the kernel say, and that ps --prune removes only what it found.
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"slices"
@@ -25,7 +27,7 @@ import (
 )
 
 // inside runs a shell script as root of sandbox s; $1 is the state root ($XDG_RUNTIME_DIR/rkexec).
-func (s *nxSandbox) inside(t testing.TB, script string, args ...string) {
+func (s *sandbox) inside(t testing.TB, script string, args ...string) {
 	t.Helper()
 	root := filepath.Join(s.runtimeDir, "rkexec")
 	res := s.exec(t, append([]string{s.name, "--", "sh", "-ec", script, "sh", root}, args...)...)
@@ -50,8 +52,8 @@ func TestExecNotRedirectedIntoAnotherSandbox(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			private := t.TempDir()
-			a := nxStartSandbox(t, "a")
-			b := nxStartSandbox(t, "b")
+			a := startSandbox(t, "a")
+			b := startSandbox(t, "b")
 			b.inside(t, `mount -t tmpfs tmpfs "$2" && echo secret-of-b > "$2/marker"`, private)
 			if res := a.exec(t, "a", "--", "cat", filepath.Join(private, "marker")); res.ExitCode == 0 {
 				t.Fatalf("sandbox a reads b's private file before the attack: %q", res.Stdout)
@@ -66,7 +68,7 @@ func TestExecNotRedirectedIntoAnotherSandbox(t *testing.T) {
 			oneErrorLine(t, res, "sandbox \"a\"")
 
 			info := rkexecOpts(t, runOpts{RuntimeDir: a.runtimeDir}, "info", "a")
-			if strings.Contains(info.Stdout, nxNS(t, b.childPID, "mnt")) {
+			if strings.Contains(info.Stdout, nsLink(t, b.childPID, "mnt")) {
 				t.Errorf("rkexec info a shows sandbox b's mount namespace: %s", info.Stdout)
 			}
 			wantExit(t, info, 125)
@@ -87,7 +89,7 @@ func TestPsPruneRemovesOnlyWhatItFound(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	evil := nxStartSandbox(t, "evil")
+	evil := startSandbox(t, "evil")
 	evil.inside(t, `
 mkdir -m 700 "$1/x" "$1/y" "$1/z"
 : > "$1/x/lock"
@@ -100,7 +102,7 @@ ln -s "$2" "$1/y/api.sock"
 ln -s "$2" "$1/z/precious-dir"
 ln -s "$2" "$1/link"`, precious)
 
-	rows, stderr := nxPsTable(t, evil.runtimeDir, "--prune")
+	rows, stderr := psTable(t, evil.runtimeDir, "--prune")
 	for _, name := range []string{"keep", "child_pid", "state.json"} {
 		if data, err := os.ReadFile(filepath.Join(precious, name)); err != nil || string(data) != "precious" {
 			t.Errorf("ps --prune touched %s: %q, %v", filepath.Join(precious, name), data, err)
@@ -149,20 +151,20 @@ func TestBrokenSandboxBlocksNobody(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			a := nxStartSandbox(t, "a")
-			b := nxStartSandbox(t, "b")
+			a := startSandbox(t, "a")
+			b := startSandbox(t, "b")
 			a.inside(t, tc.script)
 			opts := runOpts{RuntimeDir: a.runtimeDir, Timeout: 15 * time.Second}
 
 			ctx, cancel := context.WithTimeout(t.Context(), opts.Timeout)
 			defer cancel()
 			cmd := rkexecCommand(ctx, t, opts, []string{"ps", "--format", "json"})
-			res := runCommand(t, ctx, cmd)
+			res := runPrepared(t, ctx, cmd)
 			wantExit(t, res, 0)
 			if rss := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss; rss > 100<<10 {
 				t.Errorf("rkexec ps used %d MiB of memory", rss>>10)
 			}
-			var entries []nxPsEntry
+			var entries []psEntry
 			var status []struct {
 				Name   string `json:"name"`
 				Status string `json:"status"`
@@ -237,7 +239,7 @@ func TestPsSeesHalfCreatedStateDirs(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	rows, _ := nxPsTable(t, runtimeDirOf(t))
+	rows, _ := psTable(t, runtimeDirOf(t))
 	uptime := map[string]string{}
 	for _, row := range rows[1:] {
 		uptime[row[0]] = row[4]
@@ -245,7 +247,7 @@ func TestPsSeesHalfCreatedStateDirs(t *testing.T) {
 	if want := map[string]string{"empty": "dead", "lockonly": "dead", "starting": "starting"}; fmt.Sprint(uptime) != fmt.Sprint(want) {
 		t.Errorf("rkexec ps: UPTIME %v, want %v", uptime, want)
 	}
-	rows, stderr := nxPsTable(t, runtimeDirOf(t), "--prune")
+	rows, stderr := psTable(t, runtimeDirOf(t), "--prune")
 	if left := dirEntries(t, root); !slices.Equal(left, []string{"starting"}) {
 		t.Errorf("after ps --prune the state root holds %q, want [starting]; stderr: %s", left, stderr)
 	}
@@ -258,7 +260,7 @@ func TestPsSeesHalfCreatedStateDirs(t *testing.T) {
 // refused with one line naming the flag, before anything runs.
 func TestExecAndRunRejectOutOfRangeFlags(t *testing.T) {
 	t.Parallel()
-	s := nxStartSandbox(t, "flags")
+	s := startSandbox(t, "flags")
 	for _, g := range []string{"4294967296", "-1"} {
 		res := s.exec(t, "-g", g, "flags", "--", "id", "-G")
 		wantExit(t, res, 125)
@@ -300,7 +302,7 @@ func TestRealRootStateRootNotSquatted(t *testing.T) {
 		cmd.Env = append(cmd.Env, "TMPDIR="+tmp, "HOME=/")
 		cmd.Dir = "/"
 		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(victim.uid), Gid: uint32(victim.gid), Groups: []uint32{}}
-		return runCommand(t, t.Context(), cmd)
+		return runPrepared(t, t.Context(), cmd)
 	}
 
 	t.Run("refused", func(t *testing.T) {
@@ -371,11 +373,28 @@ func TestSandboxEndRemovesOnlyItsOwnDirectory(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(victim, "x", "keep"), []byte("precious"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s := nxStartSandbox(t, "x")
+	s := startSandbox(t, "x")
 	s.inside(t, `mv "$1" "$1.moved" && ln -s "$2" "$1"`, victim)
 	s.stop(t)
 	if data, err := os.ReadFile(filepath.Join(victim, "x", "keep")); err != nil || string(data) != "precious" {
 		t.Errorf("the sandbox's end removed %s: %q, %v", filepath.Join(victim, "x", "keep"), data, err)
 	}
 	assertNoStateDir(t, filepath.Join(s.runtimeDir, "rkexec.moved", "x"))
+}
+
+// runPrepared runs cmd from rkexecCommand, adjusted by the test, to its end; cmd.ProcessState then
+// holds its resource usage.
+func runPrepared(t testing.TB, ctx context.Context, cmd *exec.Cmd) *Result {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	if ctx.Err() != nil {
+		t.Fatalf("%q: no exit in time, killed its process group\nstdout: %s\nstderr: %s", cmd.Args, stdout.Bytes(), stderr.Bytes())
+	}
+	res := &Result{Stdout: stdout.String(), Stderr: stderr.String()}
+	if err := fillExit(res, err); err != nil {
+		t.Fatalf("%q: %v\nstderr: %s", cmd.Args, err, stderr.Bytes())
+	}
+	return res
 }
