@@ -345,20 +345,24 @@ func removeContents(dir *os.File, path string) error {
 	return nil
 }
 
-// writeAtomic writes name in dir (at path) through a temporary file renamed over it.
+// writeAtomic writes name in dir (at path) through a temporary file renamed over it. The temporary
+// file is made anew (a FIFO or symlink planted under its name is removed first, never opened).
 func writeAtomic(dir *os.File, path, name string, data []byte, perm uint32) error {
 	tmp := name + tmpSuffix
-	fd, err := unix.Openat(int(dir.Fd()), tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
+	if err := unlinkAt(dir, tmp); err != nil {
+		return fmt.Errorf("writing %s: %w", filepath.Join(path, tmp), err)
+	}
+	fd, err := unix.Openat(int(dir.Fd()), tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", filepath.Join(path, tmp), err)
 	}
 	f := os.NewFile(uintptr(fd), filepath.Join(path, tmp))
 	_, err = f.Write(data)
+	if err == nil {
+		err = f.Chmod(os.FileMode(perm)) // the umask may have taken bits
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
-	}
-	if err == nil {
-		err = unix.Fchmodat(int(dir.Fd()), tmp, perm, 0) // the umask may have taken bits
 	}
 	if err == nil {
 		err = unix.Renameat(int(dir.Fd()), tmp, int(dir.Fd()), name)
