@@ -398,3 +398,44 @@ func runPrepared(t testing.TB, ctx context.Context, cmd *exec.Cmd) *Result {
 	}
 	return res
 }
+
+// TestPsSeesWhatEarlyKillsLeave: rkexec SIGKILLed at once, many times over, leaves state directories
+// in every stage of creation (some empty, some with only the lock); once no lock is held, ps lists
+// every one of them as dead, and ps --prune removes them all.
+func TestPsSeesWhatEarlyKillsLeave(t *testing.T) {
+	t.Parallel()
+	root := filepath.Join(runtimeDirOf(t), "rkexec")
+	for i := range 40 {
+		cmd := startRkexec(t, "--name", "k"+strconv.Itoa(i), "--", "true")
+		// Vary how far it gets: nothing to synchronise with, the point is to interrupt it anywhere.
+		time.Sleep(time.Duration(i%20) * 400 * time.Microsecond)
+		if err := cmd.Process.Kill(); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait() // killed, or done: both leave what they leave
+	}
+	// The child of a killed rkexec holds the lock until it has cleaned up.
+	var entries []psEntry
+	eventually(t, 20*time.Second, 50*time.Millisecond, func() error {
+		entries = psJSON(t, runtimeDirOf(t))
+		for _, e := range entries {
+			if e.Alive {
+				return fmt.Errorf("%s is still alive", e.Name)
+			}
+		}
+		return nil
+	})
+	var listed []string
+	for _, e := range entries {
+		listed = append(listed, e.Name)
+	}
+	left := dirEntries(t, root)
+	t.Logf("%d of 40 killed runs left a state directory", len(left))
+	if !slices.Equal(listed, left) {
+		t.Errorf("ps lists %q, but the state root holds %q", listed, left)
+	}
+	rows, stderr := psTable(t, runtimeDirOf(t), "--prune")
+	if left := dirEntries(t, root); len(left) != 0 || len(rows) != 1 {
+		t.Errorf("after ps --prune: %q left, ps lists %q; stderr: %s", left, rows[1:], stderr)
+	}
+}
