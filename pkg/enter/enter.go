@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rkexec/rkexec/pkg/nsenter"
+	"github.com/rkexec/rkexec/pkg/proctree"
 	"github.com/rkexec/rkexec/pkg/reaper"
 	"github.com/rkexec/rkexec/pkg/wire"
 )
@@ -219,18 +220,19 @@ func readExecReport(f *os.File, stage2 int) (pid, exitCode int) {
 	return pid, exitCode
 }
 
-// onlyChild returns the single child of pid, from /proc/PID/task/PID/children (0 if not exactly one).
+// onlyChild returns the single child of pid (0 if not exactly one), from every thread's children
+// file, or by a scan where the kernel has none (package proctree).
 func onlyChild(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	proc, err := proctree.Open()
 	if err != nil {
 		return 0
 	}
-	f := strings.Fields(string(b))
-	if len(f) != 1 {
+	defer proc.Close()
+	c := proc.Children(pid)
+	if len(c) != 1 {
 		return 0
 	}
-	c, _ := strconv.Atoi(f[0])
-	return c
+	return c[0]
 }
 
 // writePIDFile writes pid to path atomically (a temporary file renamed over it).

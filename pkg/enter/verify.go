@@ -12,12 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rkexec/rkexec/pkg/nsenter"
-)
-
-// ioctl_ns(2) requests; x/sys/unix does not define them.
-const (
-	nsGetParent   = 0xb702 // _IO(0xb7, 0x2)
-	nsGetOwnerUID = 0xb704 // _IO(0xb7, 0x4)
+	"github.com/rkexec/rkexec/pkg/proctree"
 )
 
 // fileID identifies a file (a namespace, a lock file, a directory) by device and inode.
@@ -196,14 +191,14 @@ func (p procFS) holds(holder int, dir *os.File) error {
 
 // checkUserNamespace checks that the user namespace open as f is a child of ours, owned by us.
 func (p procFS) checkUserNamespace(f *os.File, ours fileID) error {
-	owner, err := unix.IoctlGetUint32(int(f.Fd()), nsGetOwnerUID)
+	owner, err := proctree.OwnerUID(int(f.Fd()))
 	if err != nil {
 		return fmt.Errorf("owner of its user namespace: %w", err)
 	}
 	if int(owner) != p.euid {
 		return fmt.Errorf("not a sandbox of yours: its user namespace belongs to uid %d", owner)
 	}
-	parentFD, err := unix.IoctlRetInt(int(f.Fd()), nsGetParent)
+	parentFD, err := proctree.ParentNamespace(int(f.Fd()))
 	if err != nil {
 		return fmt.Errorf("not in a sandbox: its user namespace has no parent you can see (%w)", err)
 	}
@@ -236,35 +231,29 @@ func (p procFS) pinProcess(pid int) (func() bool, error) {
 	return func() bool { return p.startTime(pid) == start }, nil
 }
 
-// statFields returns the fields of /proc/PID/stat after the command name.
-func (p procFS) statFields(pid int) []string {
+// stat reads /proc/PID/stat (package proctree parses it).
+func (p procFS) stat(pid int) (proctree.Stat, error) {
 	b, err := os.ReadFile(p.path(strconv.Itoa(pid), "stat"))
 	if err != nil {
-		return nil
+		return proctree.Stat{}, err
 	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return nil
-	}
-	return strings.Fields(s[i+1:])
+	return proctree.ParseStat(b)
 }
 
 func (p procFS) ppidOf(pid int) int {
-	f := p.statFields(pid)
-	if len(f) < 2 {
+	st, err := p.stat(pid)
+	if err != nil {
 		return 0
 	}
-	pp, _ := strconv.Atoi(f[1])
-	return pp
+	return st.PPID
 }
 
 func (p procFS) startTime(pid int) string {
-	f := p.statFields(pid)
-	if len(f) < 20 {
+	st, err := p.stat(pid)
+	if err != nil {
 		return ""
 	}
-	return f[19] // field 22 of stat: starttime
+	return strconv.FormatUint(st.StartTime, 10)
 }
 
 // flockHolder returns the pid of the process that holds the exclusive flock on the file lock, from

@@ -1,6 +1,10 @@
-// Package proctree finds processes through a /proc opened once, so that a later mount over /proc (by
-// root of a sandbox that shares the mount namespace) cannot hide processes from the cleanup that
-// needs to find them. It lists processes, a process's descendants, and opens namespace files.
+// Package proctree is rkexec's one reader of /proc and of namespace identity. It finds processes
+// through a /proc opened once, so that a later mount over /proc (by root of a sandbox that shares the
+// mount namespace) cannot hide processes from the cleanup that needs to find them: it lists processes,
+// a process's children and descendants, parses /proc/PID/stat (state, parent, start time), and opens
+// namespace files. It also names a namespace (device and inode of its nsfs file) and holds the
+// ioctl_ns(2) requests (parent namespace, owner uid), with the walk that tells whether a process is in
+// a user namespace or one nested in it.
 //
 // It does not signal or reap anything.
 package proctree
@@ -59,7 +63,7 @@ func (p *Proc) Descendants(pid int) []int {
 	for len(queue) > 0 {
 		parent := queue[0]
 		queue = queue[1:]
-		for _, c := range p.children(parent) {
+		for _, c := range p.Children(parent) {
 			out = append(out, c)
 			queue = append(queue, c)
 		}
@@ -67,9 +71,9 @@ func (p *Proc) Descendants(pid int) []int {
 	return out
 }
 
-// children reads /proc/PID/task/*/children, or scans every process's parent when the kernel has no
-// such files (CONFIG_PROC_CHILDREN).
-func (p *Proc) children(pid int) []int {
+// Children lists the children of pid from /proc/PID/task/*/children, or, when the kernel has no such
+// files (CONFIG_PROC_CHILDREN), by scanning every process's parent. A pid that is gone has none.
+func (p *Proc) Children(pid int) []int {
 	tasks, err := p.readDir(strconv.Itoa(pid) + "/task")
 	if err != nil {
 		return nil // gone already
@@ -103,22 +107,20 @@ func (p *Proc) childrenByScan(pid int) []int {
 }
 
 func (p *Proc) ppid(pid int) int {
-	b, err := p.readFile(strconv.Itoa(pid) + "/stat")
+	st, err := p.Stat(pid)
 	if err != nil {
 		return 0
 	}
-	// The command name may hold spaces and parentheses: the fields start after the last ')'.
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
+	return st.PPID
+}
+
+// Stat reads and parses /proc/PID/stat.
+func (p *Proc) Stat(pid int) (Stat, error) {
+	b, err := p.readFile(strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return Stat{}, err
 	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 2 {
-		return 0
-	}
-	pp, _ := strconv.Atoi(f[1])
-	return pp
+	return ParseStat(b)
 }
 
 // OpenNamespace opens /proc/PID/ns/TYPE, close-on-exec; the caller closes the fd.
