@@ -1,0 +1,96 @@
+// Package sweep kills every process left in a sandbox's user namespace, and in the user namespaces
+// nested in it, until none is left. The parent calls it when the child has died (whatever killed it),
+// the child when the target has exited or the parent has gone: so no process of the sandbox outlives
+// rkexec, daemons that left the process tree (setsid, double fork) and processes that joined the
+// sandbox from outside included.
+//
+// The sandbox is named by an open fd of its user namespace, opened when the namespace was created,
+// never by a pid read later (a pid can be reused, and files the sandbox can write are hints). Processes
+// are found through a /proc opened before anything of the sandbox ran (package proctree).
+//
+// It does not reap: the caller's own children are the caller's to wait for.
+package sweep
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rkexec/rkexec/pkg/proctree"
+)
+
+// pollInterval is how long a round waits for the processes it killed before looking again.
+const pollInterval = time.Millisecond
+
+// UserNamespace SIGKILLs every process (but the calling one) whose user namespace is the one open as
+// userNS, or nested in it, and returns once a look through proc finds none alive (zombies do not
+// count), or with an error when timeout passes first. killed is how many processes it signalled.
+//
+// Processes it may not inspect are skipped: the kernel lets the owner of a user namespace (the caller
+// outside, or root inside) inspect and signal every process in it, so none of the sandbox's are.
+func UserNamespace(proc *proctree.Proc, userNS *os.File, timeout time.Duration) (killed int, err error) {
+	own, err := proctree.NSIDOf(int(userNS.Fd()))
+	if err != nil {
+		return 0, fmt.Errorf("sweeping the sandbox: %w", err)
+	}
+	self := os.Getpid()
+	// Outside the sandbox (the parent), most processes share the caller's own user namespace, which
+	// is above the sandbox's: one stat each rules them out. Inside (the child), that namespace is
+	// the sandbox's itself.
+	mine, err := proc.NamespaceID(self, "user")
+	if err != nil {
+		return 0, fmt.Errorf("sweeping the sandbox: %w", err)
+	}
+	outside := mine != own
+	deadline := time.Now().Add(timeout)
+	for {
+		alive := 0
+		for _, pid := range proc.Pids() {
+			if pid == self {
+				continue
+			}
+			id, err := proc.NamespaceID(pid, "user")
+			if err != nil || (outside && id == mine) || (id != own && !proc.InUserNamespace(pid, own)) {
+				continue
+			}
+			if st, err := proc.Stat(pid); err != nil || st.Exited() {
+				continue // gone, or a zombie waiting for its parent
+			}
+			alive++
+			if kill(proc, pid, own) {
+				killed++
+			}
+		}
+		if alive == 0 {
+			return killed, nil
+		}
+		if time.Now().After(deadline) {
+			return killed, fmt.Errorf("sweeping the sandbox: %d processes still alive after %v", alive, timeout)
+		}
+		time.Sleep(pollInterval) // killed processes take a moment to become zombies
+	}
+}
+
+// kill SIGKILLs pid if it is still a process of the namespace own. With a pidfd the check and the
+// signal reach the same process even if pid is reused in between: the pidfd is taken first, and a
+// process that /proc then shows in the namespace is either the pidfd's or makes the pidfd's dead.
+func kill(proc *proctree.Proc, pid int, own proctree.NSID) bool {
+	pidfd, err := unix.PidfdOpen(pid, 0)
+	switch {
+	case err == nil:
+		defer unix.Close(pidfd)
+		if !proc.InUserNamespace(pid, own) {
+			return false
+		}
+		return unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0) == nil // ESRCH: it died meanwhile
+	case errors.Is(err, unix.ESRCH):
+		return false
+	default:
+		// No pidfds (Linux < 5.3, or a seccomp profile that hides them): the pid was checked a
+		// moment ago, which is what the kernel's own tools do.
+		return unix.Kill(pid, unix.SIGKILL) == nil
+	}
+}
