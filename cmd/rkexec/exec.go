@@ -78,6 +78,10 @@ type exitCode int
 func (e exitCode) Error() string { return "exit status " + strconv.Itoa(int(e)) }
 
 func runExec(f *execFlags, args []string) (int, error) {
+	// First: no inherited fd but those --preserve-fds names may reach the sandbox (see closeOnExecFrom).
+	if err := closeOnExecFrom(3 + max(f.preserveFDs, 0)); err != nil {
+		return 125, err
+	}
 	name, argv := args[0], args[1:]
 	if len(argv) > 0 && argv[0] == "--" {
 		argv = argv[1:]

@@ -129,8 +129,12 @@ func version() string {
 
 // runMain validates the flags, then runs the sandbox.
 func runMain(f *runFlags, args []string) (int, error) {
-	// First, before any helper runs: the activation fds become close-on-exec.
+	// First, before any helper runs: the activation fds become close-on-exec, and so does every other
+	// inherited fd, which no program rkexec starts may get.
 	listenFDCount := listenFDs()
+	if err := closeOnExecFrom(3 + listenFDCount); err != nil {
+		return 125, err
+	}
 	if len(args) == 0 {
 		return 125, usageError{errors.New("no command given: rkexec [flags] -- COMMAND [ARG...]")}
 	}
