@@ -144,7 +144,7 @@ static void sort_joins(struct rkx_bootstrap *out)
 
 int rkx_parse_bootstrap(const uint8_t *buf, size_t len, struct rkx_bootstrap *out, char *err, size_t errlen)
 {
-	int seen_flags = 0, seen_maps = 0, seen_setsid = 0, seen_pdeathsig = 0;
+	int seen_flags = 0, seen_maps = 0, seen_setsid = 0, seen_pdeathsig = 0, seen_debug = 0;
 	uint32_t joined = 0;
 	size_t off;
 
@@ -234,6 +234,12 @@ int rkx_parse_bootstrap(const uint8_t *buf, size_t len, struct rkx_bootstrap *ou
 			if (check_string(p, plen, RKX_MAX_STAGE_NAME, "stage-2 name", err, errlen) < 0)
 				return -1;
 			out->stage2_name = (const char *)p;
+			break;
+		case RKX_ATTR_DEBUG:
+			if (seen_debug++)
+				return fail(err, errlen, "debug: attribute repeated");
+			if (get_bool(p, plen, "debug", &out->debug, err, errlen) < 0)
+				return -1;
 			break;
 		default:
 			return fail(err, errlen, "unknown attribute type %u at offset %zu", atype,

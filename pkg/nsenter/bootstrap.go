@@ -21,6 +21,8 @@ type bootstrap struct {
 	ClearPdeathsig bool
 	// Stage2Name is stage 2's PR_SET_NAME; empty keeps "rkexec:[2:INIT]".
 	Stage2Name string
+	// Debug: the stages log their steps at debug level.
+	Debug bool
 }
 
 var errBootstrap = errors.New("bootstrap")
@@ -140,6 +142,7 @@ func (b bootstrap) marshal() ([]byte, error) {
 	}
 	put(attrClearPdeathsig, []byte{boolByte(b.ClearPdeathsig)})
 	put(attrSetsid, []byte{boolByte(b.Setsid)})
+	put(attrDebug, []byte{boolByte(b.Debug)})
 	out := buf.Bytes()
 	if len(out) > bootstrapMaxLen {
 		return nil, bootstrapErr("message is %d bytes, limit is %d", len(out), bootstrapMaxLen)
@@ -180,7 +183,7 @@ func decodeBootstrap(msg []byte) (bootstrap, error) {
 	if v := binary.NativeEndian.Uint16(msg[6:]); v != bootstrapVersion {
 		return b, bootstrapErr("version %d, want %d", v, bootstrapVersion)
 	}
-	var seenFlags, seenMaps, seenSetsid, seenHostname, seenPdeathsig, seenName bool
+	var seenFlags, seenMaps, seenSetsid, seenHostname, seenPdeathsig, seenName, seenDebug bool
 	for off := bootstrapHdrLen; off < len(msg); {
 		if len(msg)-off < attrHdrLen {
 			return b, bootstrapErr("attribute at offset %d: truncated header", off)
@@ -289,6 +292,16 @@ func decodeBootstrap(msg []byte) (bootstrap, error) {
 				return b, err
 			}
 			b.Stage2Name = n
+		case attrDebug:
+			if seenDebug {
+				return b, bootstrapErr("debug: attribute repeated")
+			}
+			seenDebug = true
+			v, err := decodeBool(p, "debug")
+			if err != nil {
+				return b, err
+			}
+			b.Debug = v
 		default:
 			return b, bootstrapErr("unknown attribute type %d at offset %d", atype, off-padded)
 		}

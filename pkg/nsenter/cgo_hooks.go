@@ -37,6 +37,7 @@ func cParseBootstrap(msg []byte) (bootstrap, error) {
 		Setsid:     out.setsid != 0,
 
 		ClearPdeathsig: out.clear_pdeathsig != 0,
+		Debug:          out.debug != 0,
 	}
 	if out.hostname != nil {
 		b.Hostname = C.GoString(out.hostname)
@@ -74,6 +75,7 @@ func cProtocol() map[string]any {
 		"attrSetsid":         int(C.RKX_ATTR_SETSID),
 		"attrClearPdeathsig": int(C.RKX_ATTR_CLEAR_PDEATHSIG),
 		"attrStage2Name":     int(C.RKX_ATTR_STAGE2_NAME),
+		"attrDebug":          int(C.RKX_ATTR_DEBUG),
 		"maxStageName":       int(C.RKX_MAX_STAGE_NAME),
 		"maxNamespacePath":   int(C.RKX_MAX_NS_PATH),
 		"maxHostname":        int(C.RKX_MAX_HOSTNAME),

@@ -44,6 +44,10 @@
 // The init pipe is a socketpair; the log pipe carries one JSON line per
 // failure, {"level":"error","msg":"nsexec stage-1: setns net /proc/1/ns/net:
 // Operation not permitted","errno":1}, which Start returns as a *StageError.
+// With Config.Debug set, the bootstrap's debug attribute makes every stage
+// log its steps on the same pipe as {"level":"debug","msg":"nsexec stage-1:
+// unshared mnt"}, and Start hands each line to Config.Debug (rkexec --debug
+// prints them through the logger of the role that called Start).
 // After a failure stage 0 kills the stages it spawned and still reports their
 // pids, so Start reaps them all: no zombie is left.
 //
@@ -74,9 +78,22 @@
 // setgroups is "deny" (fixed by its creator before its gid map), leaves the
 // groups as they are, as for every process in such a namespace; any other
 // error fails Start. Every fd above 2 is close-on-exec, so the caller's
-// ExtraFiles are still open in Go until it execs. Stage 2 stays
-// non-dumpable when namespaces were joined (until its exec), so processes
-// already in them cannot ptrace it while it holds host fds.
+// ExtraFiles are still open in Go until it execs.
+//
+// Every stage is non-dumpable, and so is the Go code of stage 2 until it
+// execs: the root of a sandbox is the caller's uid, and a dumpable stage
+// would let it ptrace the stage, read its fds, environment and memory, and
+// open /proc/PID/exe, a handle to the binary on disk. For a binary executed
+// outside the sandbox (its memory owned by the caller's user namespace),
+// that closes all of it to the sandbox. The one exception is stage 1 while
+// the caller writes the id maps of the user namespace stage 1 just created
+// (the caller must open its /proc files), when nothing else runs in that
+// namespace. A side effect: the caller cannot open /proc/<stage 2>/ns either,
+// so it joins a sandbox through another of its processes.
+//
+// pidfd_open and close_range may be missing (old kernels) or refused by a
+// seccomp profile with any errno: stage 0 then watches the caller with
+// getppid() and lists fds through the caller's /proc, and goes on.
 //
 // # No path after a join
 //
@@ -95,6 +112,10 @@
 // very last step, after "go", for Go code that watches its parent another
 // way (an init function could not do either reliably: main may run on any
 // thread).
+//
+// Stages 1 and 2 are clone(2) children that glibc never saw being created:
+// its cached thread id is stage 0's, so no stage calls raise, abort, assert
+// or pthread functions (nsexec.c says so at the top).
 //
 // Each stage has a parent-death signal (SIGKILL) tied to the thread that
 // called Start, re-armed after every credential change, which clears it;

@@ -199,7 +199,7 @@ func startStage2(t *testing.T, cfg Config, o startOpts) (*run, error) {
 	cmd.SysProcAttr = o.attr
 	var p *Process
 	if o.raw != nil {
-		p, err = startWithBootstrap(cmd, o.raw, o.writeMaps)
+		p, err = startWithBootstrap(cmd, o.raw, o.writeMaps, nil)
 	} else {
 		p, err = Start(cmd, cfg, o.writeMaps)
 	}
@@ -256,7 +256,9 @@ func mustStart(t *testing.T, cfg Config, o startOpts) (*run, report) {
 	return r, r.report(t)
 }
 
-// children lists the children of this process as "pid comm state".
+// children lists the children of this process as "comm", or "comm zombie"
+// for one that exited and was not reaped. (Not the full state: a holder that
+// printed "ready" may still be running, R, and then sleep, S.)
 func children(t testing.TB) map[int]string {
 	t.Helper()
 	out := map[int]string{}
@@ -272,7 +274,10 @@ func children(t testing.TB) map[int]string {
 		}
 		comm, state, ppid, ok := procStat(pid)
 		if ok && ppid == me {
-			out[pid] = comm + " " + state
+			out[pid] = comm
+			if state == "Z" {
+				out[pid] += " zombie"
+			}
 		}
 	}
 	return out

@@ -29,7 +29,17 @@
  * Errors: bail() writes one JSON line naming the stage and the step on the
  * log fd, tells stage 0 (so it does not guess), and exits 1. Stage 0 then
  * kills what it spawned, reports the pids so the caller can reap them, and
- * exits 1.
+ * exits 1. With the bootstrap's debug attribute, debugf() logs each step on
+ * the same fd, at level "debug".
+ *
+ * Stale thread id: stages 1 and 2 are clone(2) children that never went
+ * through fork() or pthread_create(), so glibc's thread descriptor still
+ * holds the tid of the thread that called clone in stage 0 (stage 0 in
+ * turn is a plain fork+exec and is fine). Anything that signals or locks
+ * by that tid would hit the wrong task: raise(), abort(), assert(), the
+ * pthread_* calls. None of them may appear in this file: fatal paths end
+ * in _exit() (fail_with), and getpid() is a real system call in every
+ * glibc since 2.25.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -173,25 +183,54 @@ static void json_escape(char *dst, size_t cap, const char *src)
 	dst[n] = '\0';
 }
 
-/* write_error writes one JSON line, in one write(2) of less than PIPE_BUF
- * bytes, so lines of different stages never interleave. */
-static void write_error(const char *msg, int errnum)
+/* write_log writes one JSON line at level ("error" or "debug"), in one
+ * write(2) of less than PIPE_BUF bytes, so lines of different stages never
+ * interleave. It keeps errno. */
+static void write_log(const char *level, const char *msg, int errnum)
 {
 	char esc[3900], line[PIPE_BUF];
 	int fd = st.logfd >= 0 ? st.logfd : STDERR_FILENO;
+	int saved = errno;
 	int n;
 
 	json_escape(esc, sizeof(esc), msg);
 	if (errnum != 0)
-		n = snprintf(line, sizeof(line), "{\"level\":\"error\",\"msg\":\"%s\",\"errno\":%d}\n", esc, errnum);
+		n = snprintf(line, sizeof(line), "{\"level\":\"%s\",\"msg\":\"%s\",\"errno\":%d}\n", level, esc,
+			     errnum);
 	else
-		n = snprintf(line, sizeof(line), "{\"level\":\"error\",\"msg\":\"%s\"}\n", esc);
+		n = snprintf(line, sizeof(line), "{\"level\":\"%s\",\"msg\":\"%s\"}\n", level, esc);
 	if (n < 0)
 		return;
 	if ((size_t)n >= sizeof(line))
 		n = sizeof(line) - 1;
 	/* Nothing is left to report a failed log write to. */
 	while (write(fd, line, n) < 0 && errno == EINTR) ;
+	errno = saved;
+}
+
+/*
+ * debugf logs one step at debug level, when the bootstrap asked for it
+ * (rkexec --debug): the Go side prints it through the caller's logger. It
+ * keeps errno. Before the bootstrap is read it logs nothing.
+ */
+__attribute__((format(printf, 1, 2)))
+static void debugf(const char *fmt, ...)
+{
+	char msg[2048];
+	int saved = errno;
+	va_list ap;
+	int n;
+
+	if (!st.config.debug || st.logfd < 0)
+		return;
+	n = snprintf(msg, sizeof(msg), "nsexec stage-%d: ", st.stage == STAGE_NONE ? 0 : (int)st.stage);
+	if (n > 0 && (size_t)n < sizeof(msg)) {
+		va_start(ap, fmt);
+		vsnprintf(msg + n, sizeof(msg) - n, fmt, ap);
+		va_end(ap);
+	}
+	write_log("debug", msg, 0);
+	errno = saved;
 }
 
 static void send_byte(int fd, uint8_t b)
@@ -249,7 +288,7 @@ static void fail_with(int errnum, const char *fmt, va_list ap)
 		size_t l = strlen(msg);
 		snprintf(msg + l, sizeof(msg) - l, ": %s", strerror(errnum));
 	}
-	write_error(msg, errnum);
+	write_log("error", msg, errnum);
 	if (st.stage == STAGE_PARENT)
 		stage0_fail();
 	if (st.syncfd >= 0)
@@ -409,14 +448,22 @@ static void ns_names(uint32_t flags, char *out, size_t cap)
 static void try_unshare(uint32_t flags)
 {
 	char names[64];
+	int err = 0;
 
 	for (int i = 0; i < 5; i++) {
-		if (unshare((int)flags) == 0)
+		if (unshare((int)flags) == 0) {
+			ns_names(flags, names, sizeof(names));
+			debugf("unshared %s", names);
 			return;
-		if (errno != EINVAL)
+		}
+		err = errno;
+		if (err != EINVAL)
 			break;
 	}
+	/* ns_names formats with snprintf, which may change errno: bail
+	 * must report unshare's. */
 	ns_names(flags, names, sizeof(names));
+	errno = err;
 	bail("unshare %s", names);
 }
 
@@ -558,7 +605,9 @@ static int trampoline(void *arg)
 /*
  * spawn_stage clones a sibling (CLONE_PARENT: a child of the Go caller) that
  * jumps back into rkx_nsexec() as the given stage. Its stack lives in this
- * frame; the child has its own copy of it and leaves it with longjmp.
+ * frame; the child has its own copy of it and leaves it with longjmp. The
+ * child runs with glibc's stale thread id (see the top of this file): no
+ * raise(), abort() or pthread_* call in any stage after this.
  */
 __attribute__((noinline))
 static pid_t spawn_stage(int stage, pid_t *ptid)
@@ -627,6 +676,7 @@ static void stage0(void)
 	st.stage1_pid = spawn_stage(STAGE_CHILD, NULL);
 	if (st.stage1_pid < 0)
 		bail("clone stage-1");
+	debugf("spawned stage-1, pid %d", st.stage1_pid);
 	close(st.sync1[1]);
 	close(st.sync2[1]);
 
@@ -635,12 +685,15 @@ static void stage0(void)
 			bailx("stage-1 exited without reporting");
 		switch (msg) {
 		case SYNC_USERMAP_REQ:
+			debugf("stage-1 asks for its id maps: asking the caller");
 			relay_usermap_request();
+			debugf("the caller wrote the id maps of stage-1");
 			break;
 		case SYNC_STAGE2_PID:
 			if (read_full(st.sync1[0], &pid, sizeof(pid)) != sizeof(pid))
 				bailx("read stage-2 pid from stage-1: short read");
 			st.stage2_pid = pid;
+			debugf("stage-2 is pid %d", pid);
 			break;
 		case SYNC_STAGE1_DONE:
 			done = true;
@@ -662,6 +715,7 @@ static void stage0(void)
 	 * tell without a pidfd, in another pid namespace). */
 	if (!caller_alive())
 		bailx("the caller (pid %d) exited", st.caller);
+	debugf("stage-2 is ready: reporting the pids to the caller");
 	if (report_pids() < 0)
 		bail("write the pids to the caller");
 	/* Only now may stage 2 run the caller's code: had we died before
@@ -707,6 +761,7 @@ static void join_namespaces(void)
 		if (!f[i].same && setns(f[i].fd, (int)j->flag) < 0)
 			bail("setns %s %s", j->name, j->path);
 		close(f[i].fd);
+		debugf(f[i].same ? "%s %s is already ours: not joined" : "joined %s %s", j->name, j->path);
 		if (j->flag == CLONE_NEWUSER && !f[i].same) {
 			st.entered_userns = true;
 			set_root_ids();
@@ -729,8 +784,9 @@ static void create_userns(void)
 		bailx("read id-map ack from stage-0: EOF");
 	if (msg != SYNC_USERMAP_ACK)
 		bailx("read id-map ack from stage-0: unexpected byte %#x", msg);
-	if (st.config.njoin > 0)
-		set_dumpable(0);
+	debugf("id maps written");
+	/* Non-dumpable again, for good: see setup_stage0(). */
+	set_dumpable(0);
 	set_root_ids();
 	arm_pdeathsig();
 }
@@ -755,12 +811,16 @@ static void stage1(void)
 		create_userns();
 	if (rest != 0)
 		try_unshare(rest);
-	if (st.config.hostname != NULL && sethostname(st.config.hostname, strlen(st.config.hostname)) < 0)
-		bail("sethostname %s", st.config.hostname);
+	if (st.config.hostname != NULL) {
+		if (sethostname(st.config.hostname, strlen(st.config.hostname)) < 0)
+			bail("sethostname %s", st.config.hostname);
+		debugf("hostname %s", st.config.hostname);
+	}
 
 	pid = spawn_stage(STAGE_INIT, &st.shared->stage2_pid);
 	if (pid < 0)
 		bail("clone stage-2");
+	debugf("spawned stage-2, pid %d (in the caller's pid namespace)", pid);
 	close(st.sync2[1]);
 	send_msg(SYNC_STAGE2_PID, "stage-2 pid to stage-0");
 	send_full(st.syncfd, &pid, sizeof(pid), "stage-2 pid to stage-0");
@@ -780,13 +840,18 @@ static void stage2(void)
 	set_name(st.config.stage2_name != NULL ? st.config.stage2_name : "rkexec:[2:INIT]");
 	arm_pdeathsig();
 
-	if (st.config.setsid && setsid() < 0)
-		bail("setsid");
+	if (st.config.setsid) {
+		if (setsid() < 0)
+			bail("setsid");
+		debugf("new session");
+	}
 	if (st.entered_userns) {
 		become_root();
 		arm_pdeathsig();
+		debugf("uid and gid 0 in the user namespace");
 	}
 	cloexec_fds_from(3);
+	debugf("fds from 3 up close-on-exec (%s); returning to Go", st.procfd < 0 ? "close_range" : "the caller's /proc");
 
 	/* Nothing below can fail and be reported: close the log first. */
 	if (st.procfd >= 0)
@@ -824,6 +889,7 @@ static void setup_stage0(const char *initpipe)
 	const char *logpipe = getenv(RKX_ENV_LOGPIPE);
 	struct ucred cred;
 	socklen_t credlen = sizeof(cred);
+	int pidfd_err;
 
 	st.stage = STAGE_PARENT;
 	if (logpipe != NULL)
@@ -840,19 +906,36 @@ static void setup_stage0(const char *initpipe)
 		bail("prctl PR_SET_PDEATHSIG");
 	if (getppid() != st.caller)
 		bailx("the caller (pid %d) exited", st.caller);
+	/* A pidfd answers caller_alive() exactly. Without one, getppid()
+	 * does (see caller_alive): ENOSYS before Linux 5.3, and whatever a
+	 * seccomp profile returns for a call it does not know (often EPERM),
+	 * as close_range falls back to /proc. */
 	st.caller_pidfd = (int)syscall(SYS_pidfd_open, st.caller, 0);
-	if (st.caller_pidfd < 0 && errno != ENOSYS)
-		bail("pidfd_open %d", st.caller);
+	pidfd_err = st.caller_pidfd < 0 ? errno : 0;
 
 	read_bootstrap();
-	if (!close_range_cloexec())
+	debugf("bootstrap: clone flags %#x, %zu namespaces to join, setsid %d", st.config.clone_flags,
+	       st.config.njoin, st.config.setsid);
+	if (pidfd_err != 0)
+		debugf("pidfd_open of the caller (pid %d): %s: watching getppid() instead", st.caller,
+		       strerror(pidfd_err));
+	if (!close_range_cloexec()) {
+		debugf("close_range cannot set close-on-exec: stage-2 will list the caller's /proc");
 		open_caller_proc();
+	}
 
-	/* Nothing in the namespaces we join may ptrace us while we hold
-	 * host resources. With nothing to join there is no such risk, and a
-	 * dumpable process keeps /proc/self writable for rootless callers. */
-	if (st.config.njoin > 0)
-		set_dumpable(0);
+	/*
+	 * Non-dumpable from here on, in every stage and in the Go code of
+	 * stage 2 until it execs: a sandbox's root is the caller's uid, so a
+	 * dumpable stage would let it ptrace us, read our fds, environment
+	 * and memory, and open /proc/PID/exe, a handle to the binary on disk
+	 * (CVE-2019-5736). For a process executed outside (mm owned by the
+	 * caller's user namespace), non-dumpable closes all of that to
+	 * whoever lacks CAP_SYS_PTRACE there. The one exception is stage 1
+	 * while the caller writes the id maps of the user namespace it just
+	 * created (create_userns), when nothing else runs in it.
+	 */
+	set_dumpable(0);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, st.sync1) < 0)
 		bail("socketpair for stage-1");
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, st.sync2) < 0)

@@ -33,6 +33,7 @@
 #define RKX_ATTR_SETSID      5	/* u8 bool: stage 2 calls setsid() */
 #define RKX_ATTR_CLEAR_PDEATHSIG 6	/* u8 bool: stage 2 clears its parent-death signal last */
 #define RKX_ATTR_STAGE2_NAME 7	/* string: PR_SET_NAME of stage 2 */
+#define RKX_ATTR_DEBUG       8	/* u8 bool: log each step at debug level */
 
 /* Limits (protocol.go: maxNamespacePath, maxHostname, maxStageName). */
 #define RKX_MAX_NS_PATH  4095
@@ -57,6 +58,7 @@ struct rkx_bootstrap {
 	int maps_by_go;
 	int setsid;
 	int clear_pdeathsig;
+	int debug;
 	const char *hostname;	/* NULL when absent; points into the buffer */
 	const char *stage2_name;	/* NULL when absent; points into the buffer */
 	size_t njoin;

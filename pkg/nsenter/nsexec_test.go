@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,8 +65,8 @@ func TestStartPlain(t *testing.T) {
 	if sid, _ := unix.Getsid(0); rep.Sid != sid {
 		t.Errorf("stage 2 session %d, want the caller's %d without Setsid", rep.Sid, sid)
 	}
-	if rep.Dumpable != 1 {
-		t.Errorf("dumpable = %d with no namespace joined, want 1", rep.Dumpable)
+	if rep.Dumpable != 0 {
+		t.Errorf("dumpable = %d with no namespace joined, want 0 until exec", rep.Dumpable)
 	}
 	if ppid := ppidOf(t, r.p.Stage2PID); ppid != os.Getpid() {
 		t.Errorf("/proc says stage 2's parent is %d, want %d", ppid, os.Getpid())
@@ -452,13 +453,13 @@ func TestErrorBadBootstrap(t *testing.T) {
 	unknown := append(bytes.Clone(good), 8, 0, 99, 0, 1, 2, 3, 4)
 	putLen(unknown)
 	bigBool := bytes.Clone(good)
-	bigBool[len(bigBool)-4] = 2 // the setsid attribute's payload: 5 bytes 0x0005 0x0005 v 0 0 0
+	bigBool[len(bigBool)-4] = 2 // the last attribute's payload (debug): 5 bytes 0x0005 0x0006 v 0 0 0
 	for name, tc := range map[string]struct {
 		msg  []byte
 		want string
 	}{
 		"unknown attribute": {unknown, fmt.Sprintf("nsexec stage-0: bootstrap: unknown attribute type 99 at offset %d", len(good))},
-		"boolean 2":         {bigBool, "nsexec stage-0: bootstrap: setsid: boolean is 2, want 0 or 1"},
+		"boolean 2":         {bigBool, "nsexec stage-0: bootstrap: debug: boolean is 2, want 0 or 1"},
 		"truncated":         {good[:4], "nsexec stage-0: read bootstrap header: got 4 of 8 bytes"},
 		"short payload":     {good[:len(good)-4], fmt.Sprintf("nsexec stage-0: read bootstrap: got %d of %d bytes", len(good)-12, len(good)-8)},
 	} {
@@ -648,7 +649,7 @@ func TestBootstrapShortReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := cmd.Wait(); err != nil {
-		t.Fatalf("stage 0: %v (log %v)", err, readErrors(logR))
+		t.Fatalf("stage 0: %v (log %v)", err, readLog(logR, nil))
 	}
 	var s1, s2 int
 	if _, err := fmt.Sscanf(string(line), "{\"stage1_pid\":%d,\"stage2_pid\":%d}\n", &s1, &s2); err != nil {
@@ -660,7 +661,7 @@ func TestBootstrapShortReads(t *testing.T) {
 	if err := reap(s2); err != nil {
 		t.Errorf("stage 2: %v", err)
 	}
-	if errs := readErrors(logR); len(errs) != 0 {
+	if errs := readLog(logR, nil); len(errs) != 0 {
 		t.Errorf("errors logged: %v", errs)
 	}
 }
@@ -682,7 +683,7 @@ func TestBadEnvironment(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
 		t.Fatalf("exit: %v, want status 1", err)
 	}
-	errs := readErrors(logR)
+	errs := readLog(logR, nil)
 	want := "nsexec stage-0: " + EnvInitPipe + "=3x: not an fd number"
 	if len(errs) != 1 || errs[0].Msg != want {
 		t.Fatalf("errors %v, want [%s]", errs, want)
@@ -797,5 +798,61 @@ func TestSetgroupsErrors(t *testing.T) {
 				t.Fatalf("error %v, want %q", err, want)
 			}
 		})
+	}
+}
+
+// TestPidfdOpenRefused: pidfd_open failing with anything (ENOSYS before
+// Linux 5.3, EPERM or another errno from a seccomp profile that does not know
+// the call) does not fail Start: the stages watch getppid() instead, with and
+// without a new user namespace (whose id change re-arms the check).
+func TestPidfdOpenRefused(t *testing.T) {
+	for _, e := range []syscall.Errno{unix.ENOSYS, unix.EPERM, unix.EACCES} {
+		for _, userns := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/userns=%v", e, userns), func(t *testing.T) {
+				cfg, o := Config{}, startOpts{}
+				if userns {
+					cfg.Unshare, o.writeMaps = unix.CLONE_NEWUSER, writeSingleMap
+				}
+				filterSyscalls(t, map[uintptr]syscall.Errno{unix.SYS_PIDFD_OPEN: e})
+				r, rep := mustStart(t, cfg, o)
+				if userns && rep.Uid != 0 {
+					t.Errorf("stage 2 is uid %d in its user namespace, want 0", rep.Uid)
+				}
+				if st := r.finish(t); !st.Success() {
+					t.Errorf("stage 2: %v", st)
+				}
+			})
+		}
+	}
+}
+
+// TestDebugLog: with Config.Debug every stage logs its steps, as debug lines
+// that reach the callback (and are not taken for errors); without it, none.
+func TestDebugLog(t *testing.T) {
+	unshare, writeMaps := creating(unix.CLONE_NEWUTS)
+	var mu sync.Mutex
+	var lines []string
+	cfg := Config{Unshare: unshare, Hostname: "dbg", Debug: func(msg string) {
+		mu.Lock()
+		defer mu.Unlock()
+		lines = append(lines, msg)
+	}}
+	r, _ := mustStart(t, cfg, startOpts{writeMaps: writeMaps})
+	r.finish(t)
+	mu.Lock()
+	defer mu.Unlock()
+	for _, want := range []string{"nsexec stage-0: bootstrap: ", "nsexec stage-1: unshared ", "nsexec stage-1: hostname dbg",
+		"nsexec stage-2: fds from 3 up close-on-exec"} {
+		if !slices.ContainsFunc(lines, func(l string) bool { return strings.HasPrefix(l, want) }) {
+			t.Errorf("no debug line starting %q in:\n%s", want, strings.Join(lines, "\n"))
+		}
+	}
+	// Without a callback the bootstrap does not ask for them.
+	msg, err := Config{Unshare: unshare, Hostname: "dbg"}.encode(writeMaps != nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, err := decodeBootstrap(msg); err != nil || b.Debug {
+		t.Errorf("bootstrap without Debug: debug %v (%v), want false", b.Debug, err)
 	}
 }

@@ -41,6 +41,7 @@ const (
 	// u8 bool: stage 2 clears its parent-death signal as its last step before returning to Go
 	attrClearPdeathsig = 6
 	attrStage2Name     = 7 // NUL-terminated name of stage 2 (PR_SET_NAME) for the Go code it runs
+	attrDebug          = 8 // u8 bool: the stages log their steps as "debug" lines on the log pipe
 )
 
 // Limits.

@@ -31,6 +31,7 @@ func TestProtocolMatchesC(t *testing.T) {
 		"attrSetsid":         attrSetsid,
 		"attrClearPdeathsig": attrClearPdeathsig,
 		"attrStage2Name":     attrStage2Name,
+		"attrDebug":          attrDebug,
 		"maxStageName":       maxStageName,
 		"maxNamespacePath":   maxNamespacePath,
 		"maxHostname":        maxHostname,

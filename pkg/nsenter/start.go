@@ -31,6 +31,9 @@ type Config struct {
 	// Name is stage 2's process name (PR_SET_NAME, at most 15 bytes) for the Go code it runs, set on
 	// its main thread before the runtime starts; empty keeps "rkexec:[2:INIT]".
 	Name string
+	// Debug, when not nil, has the stages log each step; it gets each line ("nsexec stage-1:
+	// unshared mnt"), from another goroutine, before Start returns.
+	Debug func(msg string)
 }
 
 // Namespace is an existing namespace to join.
@@ -107,11 +110,11 @@ func Start(cmd *exec.Cmd, cfg Config, writeMaps func(pid int) error) (*Process, 
 	if err != nil {
 		return nil, err
 	}
-	return startWithBootstrap(cmd, msg, writeMaps)
+	return startWithBootstrap(cmd, msg, writeMaps, cfg.Debug)
 }
 
-// startWithBootstrap is Start with an encoded bootstrap message.
-func startWithBootstrap(cmd *exec.Cmd, msg []byte, writeMaps func(pid int) error) (*Process, error) {
+// startWithBootstrap is Start with an encoded bootstrap message; debug gets the stages' debug lines.
+func startWithBootstrap(cmd *exec.Cmd, msg []byte, writeMaps func(pid int) error, debug func(string)) (*Process, error) {
 	if err := checkCmd(cmd); err != nil {
 		return nil, err
 	}
@@ -148,7 +151,7 @@ func startWithBootstrap(cmd *exec.Cmd, msg []byte, writeMaps func(pid int) error
 
 	logs := make(chan []*StageError, 1)
 	go func() {
-		logs <- readErrors(logR)
+		logs <- readLog(logR, debug)
 		logR.Close()
 	}()
 	res := serveStage0(initPipe, msg, writeMaps)
@@ -216,6 +219,7 @@ func (cfg Config) encode(haveWriteMaps bool) ([]byte, error) {
 
 		ClearPdeathsig: cfg.ClearParentDeathSignal,
 		Stage2Name:     cfg.Name,
+		Debug:          cfg.Debug != nil,
 	}
 	msg, err := b.encode()
 	if err != nil {
@@ -325,9 +329,9 @@ func serveStage0(f *os.File, msg []byte, writeMaps func(pid int) error) (res sta
 	}
 }
 
-// readErrors collects the error lines of the stages until every stage has
-// closed the log pipe.
-func readErrors(r io.Reader) []*StageError {
+// readLog collects the error lines of the stages until every stage has
+// closed the log pipe, and hands each debug line to debug (when not nil).
+func readLog(r io.Reader, debug func(string)) []*StageError {
 	var errs []*StageError
 	br := bufio.NewReaderSize(r, maxLine)
 	for {
@@ -350,6 +354,8 @@ func readErrors(r io.Reader) []*StageError {
 				errs = append(errs, &StageError{Msg: "nsexec: " + oneLine(string(bytes.TrimSpace(line)))})
 			case e.Level == "error":
 				errs = append(errs, &StageError{Msg: oneLine(e.Msg), Errno: syscall.Errno(e.Errno)})
+			case e.Level == "debug" && debug != nil:
+				debug(oneLine(e.Msg))
 			}
 		}
 		if err != nil {
