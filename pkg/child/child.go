@@ -15,6 +15,7 @@ import (
 	"github.com/rkexec/rkexec/pkg/nsenter"
 	"github.com/rkexec/rkexec/pkg/proctree"
 	"github.com/rkexec/rkexec/pkg/reaper"
+	"github.com/rkexec/rkexec/pkg/sealedexe"
 	"github.com/rkexec/rkexec/pkg/statedir"
 	"github.com/rkexec/rkexec/pkg/wire"
 )
@@ -264,9 +265,16 @@ func (c *child) startInit(env []string) (int, error) {
 	if pidns {
 		unshare |= unix.CLONE_NEWNS // for the init's own /proc
 	}
+	// The init belongs to the sandbox's user namespace, whose root may open its /proc/PID/exe: let
+	// that be a sealed copy of the binary, not the file on disk. Above the fds the fork places.
+	exe, err := sealedexe.New(3 + len(files) + 8)
+	if err != nil {
+		cfgR.Close()
+		return 0, err
+	}
+	defer exe.Close()
 	cmd := &exec.Cmd{
-		// The binary the child runs: a magic link to its file, not a path looked up in the sandbox.
-		Path: "/proc/self/exe",
+		Path: exe.Path(),
 		Args: []string{os.Args[0]},
 		// The role only: the target's environment is in the config.
 		Env:        []string{c.opt.InitRoleEnv},
@@ -275,7 +283,11 @@ func (c *child) startInit(env []string) (int, error) {
 		Stderr:     os.Stderr,
 		ExtraFiles: files,
 	}
-	p, err := nsenter.Start(cmd, nsenter.Config{Unshare: unshare, Hostname: c.cfg.Hostname, Name: "rkexec:init"}, nil)
+	nsCfg := nsenter.Config{Unshare: unshare, Hostname: c.cfg.Hostname, Name: "rkexec:init"}
+	if c.cfg.Debug {
+		nsCfg.Debug = func(msg string) { c.log.Debugf("%s", msg) }
+	}
+	p, err := nsenter.Start(cmd, nsCfg, nil)
 	cfgR.Close()
 	if err != nil {
 		return 0, err

@@ -68,7 +68,7 @@ func runHandshake(t *testing.T, child fakeChild, failSend int, extraNS bool, rea
 	}
 	h := &handshake{
 		cfg:     &wire.ChildConfig{Target: []string{"true"}},
-		toChild: to, fromChild: parentR, childPID: 100, extraNS: extraNS,
+		toChild: to, fromChild: parentR, extraNS: extraNS,
 		warning: "only your own uid is mapped", stderr: &stderr,
 		ready: func(pid int) error {
 			res.readyAt = pid
@@ -199,13 +199,13 @@ func TestHandshakeRecordsTheSandboxProcess(t *testing.T) {
 	for _, tc := range []struct {
 		extraNS bool
 		want    int
-	}{{false, 100}, {true, 200}} {
+	}{{false, 200}, {true, 200}} {
 		res := runHandshake(t, upTo(7, drains), -1, tc.extraNS, nil)
 		if res.err != nil {
 			t.Fatalf("extra namespaces %v: %v", tc.extraNS, res.err)
 		}
 		if res.readyAt != tc.want {
-			t.Errorf("extra namespaces %v: ready with pid %d, want %d (the child's, or the init's it reported)", tc.extraNS, res.readyAt, tc.want)
+			t.Errorf("extra namespaces %v: ready with pid %d, want %d (the target's or the init's, as the child reported)", tc.extraNS, res.readyAt, tc.want)
 		}
 	}
 }

@@ -15,10 +15,15 @@ import (
 	"github.com/rkexec/rkexec/pkg/command"
 	"github.com/rkexec/rkexec/pkg/idmap"
 	"github.com/rkexec/rkexec/pkg/nsenter"
+	"github.com/rkexec/rkexec/pkg/proctree"
 	"github.com/rkexec/rkexec/pkg/sigforward"
 	"github.com/rkexec/rkexec/pkg/statedir"
+	"github.com/rkexec/rkexec/pkg/sweep"
 	"github.com/rkexec/rkexec/pkg/wire"
 )
+
+// sweepTimeout bounds the kill of what is left in the sandbox after the child; SIGKILL needs a moment.
+const sweepTimeout = 10 * time.Second
 
 // Opt configures Run. cmd/rkexec validates every field first.
 type Opt struct {
@@ -108,7 +113,9 @@ func Run(opt Opt) (int, error) {
 	}
 	fwd.SetTarget(s.child.Stage2PID)
 	s.fwd = fwd
-	return s.run()
+	code, err := s.run()
+	s.sweep()
+	return code, err
 }
 
 // sandbox is one running child and the parent's ends of its pipes.
@@ -119,6 +126,12 @@ type sandbox struct {
 	child *nsenter.Process
 	// hs is the handshake with the child.
 	hs handshake
+	// proc is the caller's /proc, and userNS the sandbox's user namespace, opened by writeMaps while
+	// it was new: the sweep after the child finds every process of the sandbox through them.
+	proc   *proctree.Proc
+	userNS *os.File
+	// childEnd is how the child ended; nil when it could not be waited for.
+	childEnd *os.ProcessState
 }
 
 // handshake is the parent's side of the conversation of package wire, over the message pipes.
@@ -128,9 +141,7 @@ type handshake struct {
 	// toChild and fromChild are the parent's ends of the message pipes.
 	toChild   io.WriteCloser
 	fromChild io.ReadCloser
-	// childPID is the child's pid, the sandbox's process unless the child reports an init.
-	childPID int
-	// extraNS says the target has namespaces of its own: the process the child reports holds them.
+	// extraNS says the target has namespaces of its own: the process the child reports is the init.
 	extraNS bool
 	// warning is the degraded id map's warning, printed on stderr once the maps are known good.
 	warning string
@@ -184,8 +195,22 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 		Stderr:     os.Stderr,
 		ExtraFiles: files,
 	}
+	proc, err := proctree.Open()
+	if err != nil {
+		parentW.Close()
+		parentR.Close()
+		return nil, err
+	}
 	var mapsErr error
+	var userNS *os.File
 	writeMaps := func(pid int) error {
+		// Stage 1 has just created the user namespace and runs nothing else: pin it now, by fd.
+		fd, err := proc.OpenNamespace(pid, "user")
+		if err != nil {
+			mapsErr = fmt.Errorf("opening the new user namespace of process %d: %w", pid, err)
+			return mapsErr
+		}
+		userNS = os.NewFile(uintptr(fd), "sandbox user namespace")
 		mapsErr = idmap.Write(pid, opt.IDMaps)
 		return mapsErr
 	}
@@ -193,23 +218,66 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 	// when the parent's forking thread exits, possibly before the others, and could not be told
 	// from a SIGTERM sent to the parent and relayed.
 	nscfg := nsenter.Config{Unshare: unix.CLONE_NEWUSER | unix.CLONE_NEWNS, Name: "rkexec:child", ClearParentDeathSignal: true}
+	if opt.Debug {
+		nscfg.Debug = func(msg string) { opt.Log.Debugf("%s", msg) }
+	}
 	p, err := nsenter.Start(cmd, nscfg, writeMaps)
+	if err == nil && userNS == nil {
+		err = errors.New("nsexec did not ask for the id maps of the new user namespace")
+		_ = p.Kill() // then reaped: nothing of it may be left
+		_, _ = p.Wait()
+	}
 	if err != nil {
 		parentW.Close()
 		parentR.Close()
+		proc.Close()
+		if userNS != nil {
+			userNS.Close()
+		}
 		if mapsErr != nil {
 			return nil, &Error{Code: 125, Step: "id maps", Err: mapsErr}
 		}
 		return nil, diagnoseCloneError(err, readSysctl)
 	}
 	opt.Log.Debugf("child started: pid %d, id maps written with %s", p.Stage2PID, opt.IDMaps.Method)
-	s := &sandbox{opt: opt, dir: dir, child: p}
+	s := &sandbox{opt: opt, dir: dir, child: p, proc: proc, userNS: userNS}
 	s.hs = handshake{
-		cfg: cfg, toChild: parentW, fromChild: parentR, childPID: p.Stage2PID,
+		cfg: cfg, toChild: parentW, fromChild: parentR,
 		extraNS: opt.Namespaces != 0, warning: opt.IDMaps.Warning, stderr: opt.Stderr,
 		ready: s.ready,
 	}
 	return s, nil
+}
+
+// sweep kills whatever is left in the sandbox's user namespace once the child is gone: the child
+// does it before it exits, but a child killed from inside the sandbox (or by the OOM killer), or one
+// whose Go runtime crashed, cannot, and daemons that left its process tree would outlive rkexec.
+func (s *sandbox) sweep() {
+	defer s.proc.Close()
+	defer s.userNS.Close()
+	if !childDiedUnswept(s.childEnd) {
+		return
+	}
+	n, err := sweep.UserNamespace(s.proc, s.userNS, sweepTimeout)
+	if err != nil {
+		s.opt.Log.Warnf("%v", err)
+	}
+	if n > 0 {
+		s.opt.Log.Debugf("the child left %d processes in the sandbox: killed them", n)
+	}
+}
+
+// childDiedUnswept says whether the child may have died without killing what was left in the
+// sandbox: it exits by itself only after doing so (or before the target started), so only a death by
+// a signal, an exit status 2 (the Go runtime's own for a crash, also a target's, whose cost is one
+// needless look), or a status nobody could read, leaves the sweep to the parent. A look through /proc
+// costs about a millisecond per couple of hundred processes: not paid on every run.
+func childDiedUnswept(end *os.ProcessState) bool {
+	if end == nil {
+		return true
+	}
+	ws, ok := end.Sys().(syscall.WaitStatus)
+	return !ok || ws.Signaled() || (ws.Exited() && ws.ExitStatus() == 2)
 }
 
 // run drives the handshake, then waits for the child.
@@ -220,6 +288,7 @@ func (s *sandbox) run() (int, error) {
 		// The child may be waiting for a message: tell it, then make sure it is gone.
 		_ = wire.SendError(s.hs.toChild, err.Step, err.Err, err.Code) // the child may be dead already
 		st := s.kill()
+		s.childEnd = st
 		// A signal sent to rkexec during the handshake, and relayed, ended the child: that is how
 		// the run ended, like a target killed by it.
 		if ws, ok := st.Sys().(syscall.WaitStatus); st != nil && ok && ws.Signaled() && s.fwd.Relayed(ws.Signal()) {
@@ -258,15 +327,18 @@ func (h *handshake) run() *Error {
 	if err != nil {
 		return stepError("starting the target", err)
 	}
-	// With extra namespaces the process that holds them all is the init, not the child.
-	pid := h.childPID
-	if h.extraNS {
-		if started.TargetPID <= 0 {
-			return stepError("starting the target", fmt.Errorf("the child reported the init's pid as %d", started.TargetPID))
+	// child_pid names a process that holds every namespace of the sandbox and that the caller can
+	// join (rkexec exec, nsenter -t): the init with extra namespaces, else the target. Not the child:
+	// it is non-dumpable, so that the sandbox's root cannot reach its fds, memory or binary, which
+	// closes its /proc/PID/ns to the caller too.
+	if started.TargetPID <= 0 {
+		what := "target's"
+		if h.extraNS {
+			what = "init's"
 		}
-		pid = started.TargetPID
+		return stepError("starting the target", fmt.Errorf("the child reported the %s pid as %d", what, started.TargetPID))
 	}
-	if err := h.ready(pid); err != nil {
+	if err := h.ready(started.TargetPID); err != nil {
 		return stepError("state dir", err)
 	}
 	return nil
@@ -297,6 +369,7 @@ func (s *sandbox) ready(pid int) error {
 // wait returns the child's exit code, which is the target's.
 func (s *sandbox) wait() (int, error) {
 	st, err := s.child.Wait()
+	s.childEnd = st
 	if err != nil {
 		return 125, &Error{Code: 125, Step: "waiting for the child", Err: err}
 	}

@@ -1,0 +1,84 @@
+// Package sealedexe makes a sealed in-memory copy of the running binary, for the processes rkexec
+// executes inside a sandbox (the init of a pid namespace). A process executed there belongs to the
+// sandbox's user namespace, whose root may ptrace it and open /proc/PID/exe; if that led to the
+// binary on disk, a sandbox could keep an O_PATH handle to it and rewrite it once rkexec has exited
+// (CVE-2019-5736, which runc answers the same way). The copy is a memfd whose contents can no longer
+// change (F_SEAL_WRITE, F_SEAL_GROW, F_SEAL_SHRINK, and F_SEAL_SEAL so no seal can be removed), so
+// /proc/PID/exe of such a process reaches nothing worth writing.
+//
+// It does not execute anything: the caller runs Path.
+package sealedexe
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+)
+
+// seals makes the copy immutable.
+const seals = unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
+
+// Copy is a sealed copy of the running binary, open close-on-exec.
+type Copy struct {
+	f *os.File
+}
+
+// New copies /proc/self/exe (the running binary, through a magic link: no path lookup) into a sealed
+// memfd whose fd is at least minFD, so that it survives the dup2s of a fork that places fds below it.
+func New(minFD int) (*Copy, error) {
+	self, err := os.Open("/proc/self/exe")
+	if err != nil {
+		return nil, fmt.Errorf("sealed copy of the binary: %w", err)
+	}
+	defer self.Close()
+	fd, err := memfd()
+	if err != nil {
+		return nil, err
+	}
+	if fd < minFD {
+		high, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, minFD)
+		unix.Close(fd)
+		if err != nil {
+			return nil, fmt.Errorf("sealed copy of the binary: %w", os.NewSyscallError("fcntl F_DUPFD_CLOEXEC", err))
+		}
+		fd = high
+	}
+	f := os.NewFile(uintptr(fd), "memfd:rkexec")
+	// io.Copy uses copy_file_range or sendfile: the bytes do not pass through this process.
+	if _, err := io.Copy(f, self); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("sealed copy of the binary: copying /proc/self/exe: %w", err)
+	}
+	if _, err := unix.FcntlInt(f.Fd(), unix.F_ADD_SEALS, seals); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("sealed copy of the binary: %w", os.NewSyscallError("fcntl F_ADD_SEALS", err))
+	}
+	return &Copy{f: f}, nil
+}
+
+// memfd creates the memfd, executable: MFD_EXEC says so where vm.memfd_noexec may make memfds
+// non-executable by default (Linux 6.3); older kernels reject the flag, and need none.
+func memfd() (int, error) {
+	const flags = unix.MFD_CLOEXEC | unix.MFD_ALLOW_SEALING
+	fd, err := unix.MemfdCreate("rkexec", flags|unix.MFD_EXEC)
+	if err == unix.EINVAL {
+		fd, err = unix.MemfdCreate("rkexec", flags)
+	}
+	switch {
+	case err == unix.EACCES:
+		return -1, fmt.Errorf("sealed copy of the binary: memfd_create: %w: sysctl vm.memfd_noexec is 2, which forbids the executable memfd that the init of new namespaces runs from; set it to 0 or 1", err)
+	case err != nil:
+		return -1, fmt.Errorf("sealed copy of the binary: %w", os.NewSyscallError("memfd_create", err))
+	}
+	return fd, nil
+}
+
+// Path is the copy as a path that execve(2) accepts in this process and in its forks (until they
+// exec, which closes the fd, the copy being then the new program's own).
+func (c *Copy) Path() string { return "/proc/self/fd/" + strconv.Itoa(int(c.f.Fd())) }
+
+// Close releases the copy; a process started from it keeps its own reference.
+func (c *Copy) Close() error { return c.f.Close() }

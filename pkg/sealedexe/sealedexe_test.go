@@ -1,0 +1,40 @@
+package sealedexe
+
+import (
+	"errors"
+	"os"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestCopyIsSealedAndWhole(t *testing.T) {
+	c, err := New(40)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if fd := int(c.f.Fd()); fd < 40 {
+		t.Errorf("fd %d, want at least 40", fd)
+	}
+	got, err := unix.FcntlInt(c.f.Fd(), unix.F_GET_SEALS, 0)
+	if err != nil || got != seals {
+		t.Errorf("seals %#x (%v), want %#x", got, err, seals)
+	}
+	// Through the path a process would be started from: writing fails, the bytes are the binary's.
+	if w, err := os.OpenFile(c.Path(), os.O_WRONLY, 0); err == nil {
+		_, err = w.Write([]byte("x"))
+		w.Close()
+		if !errors.Is(err, unix.EPERM) {
+			t.Errorf("write to the sealed copy: %v, want EPERM", err)
+		}
+	}
+	self, err1 := os.ReadFile("/proc/self/exe")
+	copied, err2 := os.ReadFile(c.Path())
+	if err := errors.Join(err1, err2); err != nil {
+		t.Fatal(err)
+	}
+	if string(self) != string(copied) {
+		t.Errorf("the copy has %d bytes, the binary %d, or they differ", len(copied), len(self))
+	}
+}
