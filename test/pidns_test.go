@@ -272,7 +272,11 @@ func TestPidnsSIGKILLLeavesNothing(t *testing.T) {
 			script := `sh -c 'sleep 1000; :' "$0" & sh -c 'sleep 1000; :' "$0" & wait`
 			cmd := startRkexec(t, "--pidns", "--reaper="+reaper, "--name", "killed", "--", "sh", "-c", script, marker)
 			waitForFile(t, cmd, filepath.Join(stateDir, "child_pid"), 10*time.Second)
-			ex := startRkexec(t, "exec", "killed", "--", "sh", "-c", "sleep 1000; :", marker)
+			// The exec's command says it runs: counting processes with the marker alone could count
+			// a shell's fork before its exec, and kill the sandbox while exec still starts.
+			ready := filepath.Join(t.TempDir(), "exec-ready")
+			ex := startRkexec(t, "exec", "killed", "--", "sh", "-c", `echo >"$1"; sleep 1000; :`, marker, ready)
+			waitForFile(t, ex, ready, 10*time.Second)
 			// rkexec, its command and the command's two shells; rkexec exec and its command.
 			waitForProcesses(t, marker, 6, 5*time.Second)
 			if err := cmd.Process.Kill(); err != nil {
