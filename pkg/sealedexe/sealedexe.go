@@ -47,8 +47,7 @@ func New(minFD int) (*Copy, error) {
 		fd = high
 	}
 	f := os.NewFile(uintptr(fd), "memfd:rkexec")
-	// io.Copy uses copy_file_range or sendfile: the bytes do not pass through this process.
-	if _, err := io.Copy(f, self); err != nil {
+	if err := copyAll(f, self); err != nil {
 		f.Close()
 		return nil, fmt.Errorf("sealed copy of the binary: copying /proc/self/exe: %w", err)
 	}
@@ -57,6 +56,26 @@ func New(minFD int) (*Copy, error) {
 		return nil, fmt.Errorf("sealed copy of the binary: %w", os.NewSyscallError("fcntl F_ADD_SEALS", err))
 	}
 	return &Copy{f: f}, nil
+}
+
+// copyAll copies src into dst with sendfile(2), in the kernel: copy_file_range refuses a memfd
+// (another file system), and io.Copy would then move the binary through this process 32 KiB at a
+// time, several times slower. Where sendfile cannot, io.Copy does.
+func copyAll(dst, src *os.File) error {
+	for {
+		n, err := unix.Sendfile(int(dst.Fd()), int(src.Fd()), nil, 1<<30)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EINVAL || err == unix.ENOSYS:
+			_, err = io.Copy(dst, src)
+			return err
+		case err != nil:
+			return os.NewSyscallError("sendfile", err)
+		case n == 0:
+			return nil
+		}
+	}
 }
 
 // memfd creates the memfd, executable: MFD_EXEC says so where vm.memfd_noexec may make memfds
