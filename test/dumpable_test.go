@@ -16,8 +16,14 @@ import (
 // (rkexec:child without a pid namespace, rkexec:init with one), and returns its output.
 func attackInside(t *testing.T, what string, flags ...string) string {
 	t.Helper()
+	return attackInsideWith(t, runOpts{}, what, flags...)
+}
+
+// attackInsideWith is attackInside with the run's options (another rkexec binary, say).
+func attackInsideWith(t *testing.T, opts runOpts, what string, flags ...string) string {
+	t.Helper()
 	args := append(flags, "--", "sh", "-c", `exec env `+attackEnv+`=$1 "$0" "$PPID"`, attacker(t), what)
-	res := rkexec(t, args...)
+	res := rkexecOpts(t, opts, args...)
 	wantExit(t, res, 0)
 	return res.Stdout
 }
@@ -71,7 +77,8 @@ wait`
 
 // TestSandboxCannotReachRkexecProcesses: from inside, the sandbox's root cannot ptrace rkexec:child,
 // read its environment or memory, or open its /proc/PID/exe; rkexec:init belongs to the sandbox's
-// user namespace, whose root may open its /proc/PID/exe, but that is a sealed copy, not the binary.
+// user namespace, whose root may open its /proc/PID/exe, but that is a sealed copy of a binary it
+// could write, or a binary it cannot write.
 func TestSandboxCannotReachRkexecProcesses(t *testing.T) {
 	t.Parallel()
 	t.Run("child-ptrace", func(t *testing.T) {
@@ -94,18 +101,29 @@ func TestSandboxCannotReachRkexecProcesses(t *testing.T) {
 			t.Errorf("/proc/<rkexec:child>/exe from inside: %s want permission denied", out)
 		}
 	})
+	// The init: from a binary the caller owns (which the sandbox's root could write) it runs from a
+	// sealed copy; from the tests' binary too when the caller owns that, else (root's, mode 0755) from
+	// the file itself, which nobody inside may write. Either way nothing is written.
 	t.Run("init-exe", func(t *testing.T) {
 		t.Parallel()
-		var bin syscall.Stat_t
-		if err := syscall.Stat(rkexecBin(t), &bin); err != nil {
+		owned := filepath.Join(t.TempDir(), "rkexec")
+		if err := copyFile(rkexecBin(t), owned, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		out := attackInside(t, "exe", "--pidns")
-		if strings.Contains(out, fmt.Sprintf("dev %d ino %d", bin.Dev, bin.Ino)) {
-			t.Errorf("/proc/<rkexec:init>/exe is the binary on disk:\n%s", out)
-		}
-		if !strings.Contains(out, "reopen for writing: ") || strings.Contains(out, "write: <nil>") {
-			t.Errorf("/proc/<rkexec:init>/exe could be written, or the attacker did not get that far:\n%s", out)
+		for _, bin := range []string{owned, rkexecBin(t)} {
+			var st syscall.Stat_t
+			if err := syscall.Stat(bin, &st); err != nil {
+				t.Fatal(err)
+			}
+			out := attackInsideWith(t, runOpts{Program: bin}, "exe", "--pidns")
+			callerOwned := int(st.Uid) == os.Getuid()
+			if callerOwned && strings.Contains(out, fmt.Sprintf("dev %d ino %d", st.Dev, st.Ino)) {
+				t.Errorf("/proc/<rkexec:init>/exe is %s, which the caller owns, not a sealed copy:\n%s", bin, out)
+			}
+			if !strings.Contains(out, "reopen for writing: ") || strings.Contains(out, "write: <nil>") {
+				t.Errorf("/proc/<rkexec:init>/exe (binary %s, uid %d mode %o) could be written, or the attacker did not get that far:\n%s",
+					bin, st.Uid, st.Mode&0o7777, out)
+			}
 		}
 	})
 }

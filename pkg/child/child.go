@@ -265,16 +265,21 @@ func (c *child) startInit(env []string) (int, error) {
 	if pidns {
 		unshare |= unix.CLONE_NEWNS // for the init's own /proc
 	}
-	// The init belongs to the sandbox's user namespace, whose root may open its /proc/PID/exe: let
-	// that be a sealed copy of the binary, not the file on disk. Above the fds the fork places.
-	exe, err := sealedexe.New(3 + len(files) + 8)
-	if err != nil {
-		cfgR.Close()
-		return 0, err
+	// The init belongs to the sandbox's user namespace, whose root may open its /proc/PID/exe: when
+	// the file on disk could be rewritten from there, let that be a sealed copy of the binary
+	// instead, above the fds the fork places. Else the running binary, through a magic link.
+	path := "/proc/self/exe"
+	if c.cfg.SealedInit {
+		exe, err := sealedexe.New(3 + len(files) + 8)
+		if err != nil {
+			cfgR.Close()
+			return 0, err
+		}
+		defer exe.Close()
+		path = exe.Path()
 	}
-	defer exe.Close()
 	cmd := &exec.Cmd{
-		Path: exe.Path(),
+		Path: path,
 		Args: []string{os.Args[0]},
 		// The role only: the target's environment is in the config.
 		Env:        []string{c.opt.InitRoleEnv},

@@ -44,6 +44,16 @@ type Plan struct {
 	Warning string
 }
 
+// MapsOutsideUID reports whether the uid map gives the host uid a name inside the namespace.
+func (p Plan) MapsOutsideUID(uid uint32) bool {
+	for _, m := range p.UIDMap {
+		if uid >= m.OutsideID && uint64(uid) < uint64(m.OutsideID)+uint64(m.Size) {
+			return true
+		}
+	}
+	return false
+}
+
 // Caller is who the maps are for.
 type Caller struct {
 	UID, GID int

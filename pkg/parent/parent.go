@@ -16,6 +16,7 @@ import (
 	"github.com/rkexec/rkexec/pkg/idmap"
 	"github.com/rkexec/rkexec/pkg/nsenter"
 	"github.com/rkexec/rkexec/pkg/proctree"
+	"github.com/rkexec/rkexec/pkg/sealedexe"
 	"github.com/rkexec/rkexec/pkg/sigforward"
 	"github.com/rkexec/rkexec/pkg/statedir"
 	"github.com/rkexec/rkexec/pkg/sweep"
@@ -183,6 +184,14 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 		StateDirCreated: dir.Created,
 		Debug:           opt.Debug,
 		ListenFDs:       opt.ListenFDs,
+	}
+	if opt.Namespaces != 0 || opt.ListenFDs > 0 {
+		// The child will start an init, inside the sandbox's user namespace (package sealedexe).
+		sealed, err := sealedexe.Needed(opt.IDMaps.MapsOutsideUID)
+		if err != nil {
+			return nil, err
+		}
+		cfg.SealedInit = sealed
 	}
 	cmd := &exec.Cmd{
 		// The running binary, through a magic link: no path lookup.

@@ -6,6 +6,11 @@
 // change (F_SEAL_WRITE, F_SEAL_GROW, F_SEAL_SHRINK, and F_SEAL_SEAL so no seal can be removed), so
 // /proc/PID/exe of such a process reaches nothing worth writing.
 //
+// The copy costs every such start a few milliseconds (the copy, and an init that then runs from
+// shmem pages), so it is made only when it protects something: Needed says whether the binary on disk
+// could be rewritten from inside the sandbox at all. One installed by root for an unprivileged user
+// (/usr/bin/rkexec, mode 0755) cannot be, and the init runs from it directly.
+//
 // It does not execute anything: the caller runs Path.
 package sealedexe
 
@@ -20,6 +25,21 @@ import (
 
 // seals makes the copy immutable.
 const seals = unix.F_SEAL_SEAL | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_WRITE
+
+// Needed reports whether the running binary could be rewritten from inside a user namespace that
+// maps the host uids for which mapped returns true. It could be when its owner is mapped there (the
+// namespace's root then has CAP_FOWNER and CAP_DAC_OVERRIDE over it), or when it is writable by its
+// group or by others (a process inside may be in that group, or join it with setgroups; an ACL that
+// grants write shows as the group write bit, its mask). Otherwise no process inside can open it for
+// writing, whatever it reaches through /proc/PID/exe.
+func Needed(mapped func(uid uint32) bool) (bool, error) {
+	var st unix.Stat_t
+	// stat follows the magic link to the binary's inode; no path is looked up.
+	if err := unix.Stat("/proc/self/exe", &st); err != nil {
+		return true, fmt.Errorf("stat of the running binary: %w", os.NewSyscallError("stat /proc/self/exe", err))
+	}
+	return mapped(st.Uid) || st.Mode&0o022 != 0, nil
+}
 
 // Copy is a sealed copy of the running binary, open close-on-exec.
 type Copy struct {

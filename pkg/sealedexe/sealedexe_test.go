@@ -38,3 +38,21 @@ func TestCopyIsSealedAndWhole(t *testing.T) {
 		t.Errorf("the copy has %d bytes, the binary %d, or they differ", len(copied), len(self))
 	}
 }
+
+// TestNeededWhenOwnerMappedOrOthersMayWrite: an owner mapped inside always needs the copy; an
+// unmapped one only when group or others may write the binary.
+func TestNeededWhenOwnerMappedOrOthersMayWrite(t *testing.T) {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/self/exe", &st); err != nil {
+		t.Fatal(err)
+	}
+	mappedOwner := func(uid uint32) bool { return uid == st.Uid }
+	if got, err := Needed(mappedOwner); err != nil || !got {
+		t.Errorf("Needed with the owner mapped = %v, %v; want true", got, err)
+	}
+	nobody := func(uint32) bool { return false }
+	want := st.Mode&0o022 != 0
+	if got, err := Needed(nobody); err != nil || got != want {
+		t.Errorf("Needed with nothing mapped, mode %o = %v, %v; want %v", st.Mode&0o777, got, err, want)
+	}
+}

@@ -40,6 +40,9 @@ type ChildConfig struct {
 	StateDirCreated bool   `json:"state_dir_created"`
 	// Debug turns on debug logging.
 	Debug bool `json:"debug,omitempty"`
+	// SealedInit runs the init from a sealed in-memory copy of the binary, because the file on disk
+	// could be rewritten from inside the sandbox (see package sealedexe); else from the file itself.
+	SealedInit bool `json:"sealed_init,omitempty"`
 }
 
 // InitConfigFD is where the init finds its config: a pipe from the child carrying one frame (see
