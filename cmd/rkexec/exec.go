@@ -32,6 +32,7 @@ type execFlags struct {
 	caps           []string
 	consoleSocket  string
 	processFile    string
+	allowTIOCSTI   bool
 }
 
 func newExecCommand() *cobra.Command {
@@ -68,6 +69,7 @@ rkexec exec's; signals sent to rkexec exec are relayed to it.`,
 	fl.BoolVar(&f.noNewPrivs, "no-new-privs", false, "set no_new_privs for the command")
 	fl.StringArrayVarP(&f.caps, "cap", "c", nil, "keep this capability, even as a non-root --user (repeatable), e.g. CAP_NET_ADMIN")
 	fl.StringVar(&f.consoleSocket, "console-socket", "", "with --tty: send the terminal's master to this unix socket (runc's protocol) instead of proxying")
+	fl.BoolVar(&f.allowTIOCSTI, "allow-tiocsti", false, "let the command push input into its terminal with ioctl TIOCSTI/TIOCLINUX (blocked by default)")
 	fl.StringVarP(&f.processFile, "process", "p", "", "an OCI runtime-spec process JSON (args, env, cwd, user, terminal, capabilities, noNewPrivileges)")
 	return cmd
 }
@@ -189,6 +191,7 @@ func execSpec(f *execFlags, argv []string) (wire.ExecSpec, error) {
 		}
 	}
 	spec.PreserveFDs = f.preserveFDs
+	spec.AllowTIOCSTI = f.allowTIOCSTI
 	return spec, nil
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/rkexec/rkexec/pkg/command"
 	"github.com/rkexec/rkexec/pkg/process"
+	"github.com/rkexec/rkexec/pkg/ttyguard"
 	"github.com/rkexec/rkexec/pkg/wire"
 )
 
@@ -20,6 +21,14 @@ func execStage2() int {
 	if err := wire.ReadConfig(specFile, &spec); err != nil {
 		fmt.Fprintf(os.Stderr, "rkexec exec: %v\n", err)
 		return 125
+	}
+	// Root of the sandbox's user namespace here, before any user or capability change: the filter
+	// needs no no_new_privs, and the command and all it starts inherit it.
+	if !spec.AllowTIOCSTI {
+		if err := ttyguard.Install(); err != nil {
+			fmt.Fprintf(os.Stderr, "rkexec exec: %v; --allow-tiocsti runs without it\n", err)
+			return 125
+		}
 	}
 	syncFD := -1
 	if spec.ExecSync {

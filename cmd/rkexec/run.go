@@ -39,6 +39,8 @@ type runFlags struct {
 	timens      bool
 	reaper      string
 	hostname    string
+	// allowTIOCSTI leaves ioctl TIOCSTI/TIOCLINUX to the command.
+	allowTIOCSTI bool
 }
 
 // usageError is a command-line mistake; the message ends with where to find help.
@@ -116,6 +118,7 @@ failed, 126 when COMMAND cannot be executed, 127 when it is not found.`,
 	fl.StringSliceVar(&f.copyUp, "copy-up", nil, "mount a writable tmpfs on this directory, its entries symlinked to the originals (repeatable), e.g. --copy-up=/etc")
 	fl.StringVar(&f.copyUpMode, "copy-up-mode", "tmpfs+symlink", "copy-up mode [tmpfs+symlink]")
 	fl.StringVar(&f.propagation, "propagation", "rprivate", "mount propagation of / [rprivate, private, rslave, slave, rshared, shared]")
+	fl.BoolVar(&f.allowTIOCSTI, "allow-tiocsti", false, "let the command push input into its terminal with ioctl TIOCSTI/TIOCLINUX (blocked by default: a sandboxed process could type commands into your shell)")
 	fl.StringVar(&f.subidSource, "subid-source", "auto", "source of subordinate ids: dynamic runs getsubids, static reads /etc/subuid and /etc/subgid [auto, dynamic, static]")
 	return root
 }
@@ -185,8 +188,9 @@ func runMain(f *runFlags, args []string) (int, error) {
 			envRkexecStateDir + "=" + stateDir,
 			envRkexecName + "=" + name,
 		},
-		Log:    log,
-		Stderr: os.Stderr,
+		AllowTIOCSTI: f.allowTIOCSTI,
+		Log:          log,
+		Stderr:       os.Stderr,
 	})
 }
 

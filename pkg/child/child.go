@@ -17,6 +17,7 @@ import (
 	"github.com/rkexec/rkexec/pkg/reaper"
 	"github.com/rkexec/rkexec/pkg/sealedexe"
 	"github.com/rkexec/rkexec/pkg/statedir"
+	"github.com/rkexec/rkexec/pkg/ttyguard"
 	"github.com/rkexec/rkexec/pkg/wire"
 )
 
@@ -171,6 +172,14 @@ func (c *child) failUnlessRemote(step string, err error) {
 }
 
 func (c *child) runTarget() int {
+	// The child has every capability in the user namespace, so the filter needs no no_new_privs; it
+	// holds for the child itself, the init and everything the target starts.
+	if !c.cfg.AllowTIOCSTI {
+		if err := ttyguard.Install(); err != nil {
+			c.fail("starting the command", fmt.Errorf("%w; --allow-tiocsti runs without it", err))
+			return 125
+		}
+	}
 	// Watch for SIGCHLD before the target can exit.
 	r := reaper.New()
 	defer r.Stop()
@@ -245,6 +254,9 @@ func (c *child) startInit(env []string) (int, error) {
 		Reaper:    pidns && c.cfg.Reaper,
 	}
 	initCfg.Target.Process.Args = c.cfg.Target
+	// The target already has the child's filter; a socket-activated one, which the init starts in the
+	// exec role, must not get it when the child went without.
+	initCfg.Target.AllowTIOCSTI = c.cfg.AllowTIOCSTI
 	initCfg.Target.Process.Env = env
 	cfgR, cfgW, err := os.Pipe()
 	if err != nil {

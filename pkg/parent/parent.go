@@ -46,6 +46,8 @@ type Opt struct {
 	Hostname string
 	// Reaper puts a reaping PID 1 in the new pid namespace.
 	Reaper bool
+	// AllowTIOCSTI leaves ioctl TIOCSTI and TIOCLINUX to the target (the child blocks them otherwise).
+	AllowTIOCSTI bool
 	// IDMaps are the planned uid/gid maps.
 	IDMaps idmap.Plan
 	// Debug turns on debug logging in the child too.
@@ -180,6 +182,7 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 		Namespaces:      opt.Namespaces,
 		Hostname:        opt.Hostname,
 		Reaper:          opt.Reaper,
+		AllowTIOCSTI:    opt.AllowTIOCSTI,
 		StateDir:        dir.Path,
 		StateDirCreated: dir.Created,
 		Debug:           opt.Debug,

@@ -30,6 +30,10 @@ type ChildConfig struct {
 	Hostname string `json:"hostname,omitempty"`
 	// Reaper runs the target under a PID 1 that reaps orphans; only with a new pid namespace.
 	Reaper bool `json:"reaper,omitempty"`
+	// AllowTIOCSTI leaves ioctl TIOCSTI and TIOCLINUX to the target: without it, the child makes them
+	// fail (package ttyguard) before it starts the target, so no process of the sandbox can push
+	// input into the caller's terminal.
+	AllowTIOCSTI bool `json:"allow_tiocsti,omitempty"`
 	// ListenFDs is the number of systemd socket-activation fds, at ChildListenFD and up, to hand to
 	// the target (as 3 and up).
 	ListenFDs int `json:"listen_fds,omitempty"`
@@ -89,6 +93,9 @@ type ExecSpec struct {
 	// "ack", so that once this process exits the command's parent is the sandbox's PID 1 (with a pid
 	// namespace; without one, the caller's nearest subreaper). Needs ExecSync.
 	Detach bool `json:"detach,omitempty"`
+	// AllowTIOCSTI leaves ioctl TIOCSTI and TIOCLINUX to the command; without it the exec role blocks
+	// them (package ttyguard) before it becomes the command.
+	AllowTIOCSTI bool `json:"allow_tiocsti,omitempty"`
 	// ExecSync keeps the spec's socket as the exec socket: closed by the command's execve, and before
 	// that a failure is written on it as "exit N".
 	ExecSync bool `json:"exec_sync,omitempty"`
