@@ -11,7 +11,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -296,4 +298,58 @@ func ttyDetached(t testing.TB, s *sandbox, marker string, flags []string) (*Resu
 		t.Fatal("the detached command did not finish")
 	}
 	return res, typeahead(t, master, slave)
+}
+
+// TestTTYGuardEveryStartPath: whichever way rkexec starts the command (directly, through an init in
+// new namespaces, as PID 1, or re-executed by a reaping init for socket activation), it runs under
+// the filter, and with --allow-tiocsti without one.
+func TestTTYGuardEveryStartPath(t *testing.T) {
+	t.Parallel()
+	for name, flags := range map[string][]string{
+		"plain": nil, "pidns": {"--pidns"}, "pidns-no-reaper": {"--pidns", "--reaper=false"}, "utsns": {"--utsns"},
+		"activation-pidns": {"--pidns"},
+	} {
+		for _, allow := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/allow=%v", name, allow), func(t *testing.T) {
+				t.Parallel()
+				args := slices.Clone(flags)
+				if allow {
+					args = append(args, "--allow-tiocsti")
+				}
+				args = append(args, "--", "grep", "^Seccomp:", "/proc/self/status")
+				var res *Result
+				if !strings.HasPrefix(name, "activation") {
+					res = rkexecOpts(t, runOpts{}, args...)
+				} else {
+					res = rkexecActivated(t, args)
+				}
+				wantExit(t, res, 0)
+				if strings.Contains(res.Stderr, "ignoring socket activation") {
+					t.Fatalf("the socket was not passed: %s", res.Stderr)
+				}
+				want := map[bool]string{false: "Seccomp:\t2", true: "Seccomp:\t0"}[allow]
+				if got := strings.TrimSpace(res.Stdout); got != want {
+					t.Errorf("the command's %q, want %q", got, want)
+				}
+			})
+		}
+	}
+}
+
+// rkexecActivated runs rkexec ARGS with a listening socket passed the systemd way.
+func rkexecActivated(t testing.TB, args []string) *Result {
+	t.Helper()
+	ln, err := net.Listen("unix", filepath.Join(runtimeDirOf(t), "act.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	f, err := ln.(*net.UnixListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	wrapper := filepath.Join(t.TempDir(), "wrap.sh")
+	writeScript(t, wrapper, fmt.Sprintf("export LISTEN_PID=$$ LISTEN_FDS=1\nexec %s \"$@\"\n", rkexecBin(t)))
+	return rkexecOpts(t, runOpts{Program: "/bin/sh", ExtraFiles: []*os.File{f}}, append([]string{wrapper}, args...)...)
 }
