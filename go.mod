@@ -3,6 +3,7 @@ module github.com/rkexec/rkexec
 go 1.26.0
 
 require (
+	github.com/moby/sys/capability v0.5.0
 	github.com/opencontainers/runtime-spec v1.3.0
 	github.com/rootless-containers/rootlesskit/v2 v2.3.6
 	github.com/sirupsen/logrus v1.10.2

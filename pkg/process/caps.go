@@ -1,101 +1,99 @@
 package process
 
 import (
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
-	"golang.org/x/sys/unix"
+	"github.com/moby/sys/capability"
 )
-
-// capNames are the capabilities by number (capabilities(7)), up to CAP_CHECKPOINT_RESTORE.
-var capNames = []string{
-	"CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
-	"CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
-	"CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE",
-	"CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT",
-	"CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE",
-	"CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN",
-	"CAP_SYSLOG", "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
-	"CAP_CHECKPOINT_RESTORE",
-}
 
 // ParseCap accepts "CAP_NET_ADMIN", "net_admin" or "NET_ADMIN" and returns the canonical name.
 func ParseCap(s string) (string, error) {
-	name := strings.ToUpper(s)
-	if !strings.HasPrefix(name, "CAP_") {
-		name = "CAP_" + name
+	c, err := capOf(s)
+	if err != nil {
+		return "", err
 	}
-	if capNumber(name) < 0 {
-		return "", fmt.Errorf("unknown capability %q (see capabilities(7))", s)
-	}
-	return name, nil
+	return capName(c), nil
 }
 
-func capNumber(name string) int {
-	for i, n := range capNames {
-		if n == name {
-			return i
+// capOf is the capability named s, in any of ParseCap's spellings.
+func capOf(s string) (capability.Cap, error) {
+	name := strings.TrimPrefix(strings.ToLower(s), "cap_")
+	for _, c := range capability.ListKnown() {
+		if c.String() == name {
+			return c, nil
 		}
 	}
-	return -1
+	return 0, fmt.Errorf("unknown capability %q (see capabilities(7))", s)
 }
 
-// capMask is a 64-bit capability set.
-type capMask uint64
+// capName is the name of c as capabilities(7) spells it, e.g. CAP_NET_ADMIN.
+func capName(c capability.Cap) string { return "CAP_" + strings.ToUpper(c.String()) }
 
-func maskOf(names []string) (capMask, error) {
-	var m capMask
+// capsOf parses a list of capability names.
+func capsOf(names []string) ([]capability.Cap, error) {
+	caps := make([]capability.Cap, 0, len(names))
 	for _, n := range names {
-		c, err := ParseCap(n)
+		c, err := capOf(n)
 		if err != nil {
-			return 0, err
+			return nil, err
 		}
-		m |= 1 << uint(capNumber(c))
+		caps = append(caps, c)
 	}
-	return m, nil
+	return caps, nil
 }
 
-// lastCap is the highest capability the running kernel knows.
-func lastCap() int {
-	for c := len(capNames) - 1; c >= 0; c-- {
-		if err := unix.Prctl(unix.PR_CAPBSET_READ, uintptr(c), 0, 0, 0); err == nil {
-			return c
-		}
+// loadCaps reads the calling thread's capability sets.
+func loadCaps() (capability.Capabilities, error) {
+	caps, err := capability.NewPid2(0)
+	if err != nil {
+		return nil, fmt.Errorf("reading the capabilities: %w", err)
 	}
-	return int(unix.CAP_LAST_CAP)
+	if err := caps.Load(); err != nil {
+		return nil, fmt.Errorf("reading the capabilities: %w", err)
+	}
+	return caps, nil
 }
 
-// dropBounding removes every capability not in keep from the bounding set.
-func dropBounding(keep capMask) error {
-	for c := 0; c <= lastCap(); c++ {
-		if keep&(1<<uint(c)) != 0 {
-			continue
-		}
-		if err := unix.Prctl(unix.PR_CAPBSET_DROP, uintptr(c), 0, 0, 0); err != nil {
-			return fmt.Errorf("dropping %s from the bounding set: %w", capNames[c], err)
-		}
+// dropBounding removes every capability not in keep from the calling thread's bounding set, and
+// records the new set in caps.
+func dropBounding(caps capability.Capabilities, keep []capability.Cap) error {
+	// Without CAP_SETPCAP the library skips the drop silently: a bounding set asked for and not
+	// applied must be an error instead.
+	if !caps.Get(capability.EFFECTIVE, capability.CAP_SETPCAP) {
+		return errors.New("dropping capabilities from the bounding set: CAP_SETPCAP is not in the effective set")
+	}
+	caps.Clear(capability.BOUNDS)
+	caps.Set(capability.BOUNDING, keep...)
+	if err := caps.Apply(capability.BOUNDS); err != nil {
+		return fmt.Errorf("dropping capabilities from the bounding set: %w", err)
 	}
 	return nil
 }
 
-// setCaps sets the thread's permitted, effective and inheritable sets to m and raises m as ambient,
-// so a non-root command keeps them across exec.
-func setCaps(m capMask) error {
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	data := [2]unix.CapUserData{
-		{Effective: uint32(m), Permitted: uint32(m), Inheritable: uint32(m)},
-		{Effective: uint32(m >> 32), Permitted: uint32(m >> 32), Inheritable: uint32(m >> 32)},
-	}
-	if err := unix.Capset(&hdr, &data[0]); err != nil {
-		return fmt.Errorf("setting capabilities: %w", err)
-	}
-	for c := 0; c <= lastCap(); c++ {
-		if m&(1<<uint(c)) == 0 {
-			continue
+// setCaps makes keep the calling thread's effective, permitted, inheritable and ambient sets, so that
+// a non-root command keeps them across exec. root (root stays root, caps are only added) keeps, in
+// addition, whatever it holds that the bounding set (as caps records it) still allows.
+func setCaps(caps capability.Capabilities, keep []capability.Cap, root bool) error {
+	set := slices.Clone(keep)
+	if root {
+		for _, c := range capability.ListKnown() {
+			if caps.Get(capability.PERMITTED, c) && caps.Get(capability.BOUNDING, c) {
+				set = append(set, c)
+			}
 		}
-		if err := unix.Prctl(unix.PR_CAP_AMBIENT, unix.PR_CAP_AMBIENT_RAISE, uintptr(c), 0, 0); err != nil {
-			return fmt.Errorf("raising ambient %s: %w", capNames[c], err)
+	}
+	for _, c := range keep {
+		if !caps.Get(capability.BOUNDING, c) {
+			return fmt.Errorf("keeping %s: it is not in the bounding set", capName(c))
 		}
+	}
+	caps.Clear(capability.CAPS | capability.AMBS)
+	caps.Set(capability.CAPS|capability.AMBIENT, set...)
+	if err := caps.Apply(capability.CAPS | capability.AMBS); err != nil {
+		return fmt.Errorf("setting the capabilities: %w", err)
 	}
 	return nil
 }

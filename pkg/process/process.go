@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"syscall"
 
+	"github.com/moby/sys/capability"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 
@@ -102,22 +103,26 @@ func prepare(s wire.ExecSpec) (string, error) {
 			return "", fail(125, "--cwd %s: %w inside the sandbox", p.Cwd, errors.Unwrap(err))
 		}
 	}
-	if bounding != nil {
-		m, err := maskOf(bounding)
-		if err != nil {
+	// The thread's capability sets, read once when anything of them changes.
+	var sets capability.Capabilities
+	var keep []capability.Cap
+	if caps != nil || bounding != nil {
+		var err error
+		if sets, err = loadCaps(); err != nil {
 			return "", fail(125, "%w", err)
 		}
-		if err := dropBounding(m); err != nil {
+		if keep, err = capsOf(caps); err != nil {
 			return "", fail(125, "%w", err)
 		}
 	}
-	var keep capMask
-	if caps != nil {
-		m, err := maskOf(caps)
+	if bounding != nil {
+		bnd, err := capsOf(bounding)
 		if err != nil {
 			return "", fail(125, "%w", err)
 		}
-		keep = m
+		if err := dropBounding(sets, bnd); err != nil {
+			return "", fail(125, "%w", err)
+		}
 	}
 	if switchUser {
 		if err := setUser(p.User, caps != nil); err != nil {
@@ -131,7 +136,7 @@ func prepare(s wire.ExecSpec) (string, error) {
 		}
 	}
 	if caps != nil {
-		if err := setCaps(keep | currentPermitted(!switchUser)); err != nil {
+		if err := setCaps(sets, keep, !switchUser); err != nil {
 			return "", fail(125, "%w", err)
 		}
 	}
@@ -153,19 +158,6 @@ func setParentDeathSignal(sig int) error {
 		return fail(125, "setting the parent-death signal: %w", err)
 	}
 	return nil
-}
-
-// currentPermitted keeps root's full set when root stays root and caps are only being added.
-func currentPermitted(root bool) capMask {
-	if !root {
-		return 0
-	}
-	hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
-	var data [2]unix.CapUserData
-	if err := unix.Capget(&hdr, &data[0]); err != nil {
-		return 0
-	}
-	return capMask(data[0].Permitted) | capMask(data[1].Permitted)<<32
 }
 
 // setUser sets groups, gid and uid. keepCaps keeps the permitted set across the uid change.

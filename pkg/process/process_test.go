@@ -5,8 +5,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 
+	"github.com/moby/sys/capability"
 	"golang.org/x/sys/unix"
 )
 
@@ -22,13 +24,16 @@ func TestParseCap(t *testing.T) {
 	}
 }
 
-func TestMaskOf(t *testing.T) {
-	m, err := maskOf([]string{"CAP_CHOWN", "CAP_NET_BIND_SERVICE", "CAP_CHECKPOINT_RESTORE"})
+func TestCapsOf(t *testing.T) {
+	caps, err := capsOf([]string{"CAP_CHOWN", "net_bind_service", "CAP_CHECKPOINT_RESTORE"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := capMask(1<<0 | 1<<10 | 1<<40); m != want {
-		t.Fatalf("mask %#x, want %#x", m, want)
+	if want := []capability.Cap{0, 10, 40}; !slices.Equal(caps, want) {
+		t.Fatalf("capsOf = %v, want %v", caps, want)
+	}
+	if _, err := capsOf([]string{"CAP_KILL", "CAP_FLY"}); err == nil {
+		t.Fatal("CAP_FLY accepted")
 	}
 }
 
