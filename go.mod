@@ -3,6 +3,7 @@ module github.com/rkexec/rkexec
 go 1.26.0
 
 require (
+	github.com/containerd/console v1.0.5
 	github.com/moby/sys/capability v0.5.0
 	github.com/opencontainers/runtime-spec v1.3.0
 	github.com/rootless-containers/rootlesskit/v2 v2.3.6
@@ -10,7 +11,6 @@ require (
 	github.com/spf13/cobra v1.10.2
 	golang.org/x/net v0.43.0
 	golang.org/x/sys v0.49.0
-	golang.org/x/term v0.47.0
 )
 
 require (

@@ -1,76 +1,76 @@
 package enter
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"strconv"
 	"time"
 
+	"github.com/containerd/console"
 	"golang.org/x/sys/unix"
-	"golang.org/x/term"
 )
 
 // terminal is a new pseudo-terminal for the command and, when the caller's stdin is a terminal, that
-// terminal's saved state (it is put in raw mode while proxying).
+// terminal (put in raw mode while proxying, and reset to how it was found).
 type terminal struct {
-	master, slave *os.File
-	caller        *os.File
-	saved         *term.State
-	copied        chan struct{}
+	master console.Console
+	// masterFile is master's file, for the read deadline of drain; master owns it.
+	masterFile *os.File
+	slave      *os.File
+	// stdin is the caller's input; caller is the same file as a terminal, nil when it is not one.
+	stdin  *os.File
+	caller console.Console
+	raw    bool
+	copied chan struct{}
 }
 
-// openTerminal allocates a pty pair sized like caller when caller is a terminal.
-func openTerminal(caller *os.File) (*terminal, error) {
-	// Non-blocking, so that the master is pollable and drain can time out.
-	mfd, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+// openTerminal allocates a pty pair, sized like stdin when stdin is a terminal.
+func openTerminal(stdin *os.File) (*terminal, error) {
+	// Opened here rather than by the library so that drain can set a read deadline: os.OpenFile
+	// puts a terminal in the runtime's poller.
+	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("--tty: opening /dev/ptmx: %w", err)
 	}
-	master := os.NewFile(uintptr(mfd), "/dev/ptmx")
-	if err := unix.IoctlSetPointerInt(mfd, unix.TIOCSPTLCK, 0); err != nil {
-		master.Close()
-		return nil, fmt.Errorf("--tty: unlocking the pty: %w", err)
+	master, slavePath, err := console.NewPtyFromFile(ptmx)
+	if err != nil {
+		ptmx.Close()
+		return nil, fmt.Errorf("--tty: setting up the pty: %w", err)
 	}
-	n, err := unix.IoctlGetInt(mfd, unix.TIOCGPTN)
+	slave, err := os.OpenFile(slavePath, os.O_RDWR|unix.O_NOCTTY, 0)
 	if err != nil {
 		master.Close()
-		return nil, fmt.Errorf("--tty: pty number: %w", err)
+		return nil, fmt.Errorf("--tty: opening %s: %w", slavePath, err)
 	}
-	name := "/dev/pts/" + strconv.Itoa(n)
-	slave, err := os.OpenFile(name, os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		master.Close()
-		return nil, fmt.Errorf("--tty: opening %s: %w", name, err)
+	t := &terminal{master: master, masterFile: ptmx, slave: slave, stdin: stdin}
+	if c, err := console.ConsoleFromFile(stdin); err == nil {
+		t.caller = c
+	} else if !errors.Is(err, console.ErrNotAConsole) {
+		t.close()
+		return nil, fmt.Errorf("--tty: reading the terminal's settings: %w", err)
 	}
-	t := &terminal{master: master, slave: slave, caller: caller}
 	t.resize()
 	return t, nil
 }
 
 // resize copies the caller's terminal size to the pty.
 func (t *terminal) resize() {
-	if t.master == nil || !term.IsTerminal(int(t.caller.Fd())) {
+	if t.master == nil || t.caller == nil {
 		return
 	}
-	ws, err := unix.IoctlGetWinsize(int(t.caller.Fd()), unix.TIOCGWINSZ)
-	if err != nil {
-		return
-	}
-	_ = unix.IoctlSetWinsize(int(t.master.Fd()), unix.TIOCSWINSZ, ws) // a failed resize is cosmetic
+	_ = t.master.ResizeFrom(t.caller) // a failed resize is cosmetic
 }
 
 // startProxy puts the caller's terminal in raw mode and copies between it and the pty.
 func (t *terminal) startProxy() {
-	if term.IsTerminal(int(t.caller.Fd())) {
-		if st, err := term.MakeRaw(int(t.caller.Fd())); err == nil {
-			t.saved = st
-		}
+	if t.caller != nil && t.caller.SetRaw() == nil {
+		t.raw = true
 	}
 	t.copied = make(chan struct{})
 	go func() {
-		_, _ = io.Copy(t.master, t.caller) // ends with the process; the command's side decides
+		_, _ = io.Copy(t.master, t.stdin) // ends with the process; the command's side decides
 	}()
 	go func() {
 		defer close(t.copied)
@@ -81,16 +81,17 @@ func (t *terminal) startProxy() {
 // drain waits briefly for the command's last output, then restores the caller's terminal.
 func (t *terminal) drain() {
 	if t.copied != nil {
-		_ = t.master.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		_ = t.masterFile.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
 		<-t.copied
 	}
 	t.restore()
 }
 
+// restore resets the caller's terminal to the settings it had when openTerminal found it.
 func (t *terminal) restore() {
-	if t.saved != nil {
-		_ = term.Restore(int(t.caller.Fd()), t.saved) // nothing better to do if the terminal is gone
-		t.saved = nil
+	if t.raw {
+		_ = t.caller.Reset() // nothing better to do if the terminal is gone
+		t.raw = false
 	}
 }
 
@@ -105,8 +106,9 @@ func (t *terminal) close() {
 	}
 }
 
-// sendConsole sends the pty master over a unix socket with SCM_RIGHTS, as runc's --console-socket.
-func sendConsole(path string, master *os.File) error {
+// sendConsole sends the pty master over a unix socket with SCM_RIGHTS, as runc's --console-socket:
+// the message is the terminal's name, the one fd the master.
+func sendConsole(path string, master console.File) error {
 	conn, err := net.Dial("unix", path)
 	if err != nil {
 		return fmt.Errorf("--console-socket %s: %w", path, err)
