@@ -12,6 +12,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rkexec/rkexec/pkg/command"
+	"github.com/rkexec/rkexec/pkg/exitcode"
 	"github.com/rkexec/rkexec/pkg/nsenter"
 	"github.com/rkexec/rkexec/pkg/proctree"
 	"github.com/rkexec/rkexec/pkg/reaper"
@@ -218,7 +219,7 @@ func (c *child) runTarget() int {
 	if died {
 		c.log.Debug("the parent died: killing the sandbox")
 		c.removeStateDir()
-		return 128 + int(unix.SIGKILL)
+		return exitcode.Signaled(unix.SIGKILL)
 	}
 	return status
 }

@@ -20,9 +20,11 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rkexec/rkexec/pkg/exitcode"
 	"github.com/rkexec/rkexec/pkg/nsenter"
 	"github.com/rkexec/rkexec/pkg/proctree"
 	"github.com/rkexec/rkexec/pkg/reaper"
+	"github.com/rkexec/rkexec/pkg/sigforward"
 	"github.com/rkexec/rkexec/pkg/wire"
 )
 
@@ -141,16 +143,16 @@ func Run(opt Opt) (int, error) {
 		term.master.Close()
 		term.master = nil
 	}
-	var hook func(unix.Signal) reaper.Action
+	var hook func(unix.Signal) sigforward.Action
 	if term != nil && term.master != nil {
 		term.startProxy()
 		// The caller's terminal is raw while proxying: every signal that arrives was sent with kill.
-		hook = func(sig unix.Signal) reaper.Action {
+		hook = func(sig unix.Signal) sigforward.Action {
 			if sig == unix.SIGWINCH {
 				term.resize() // the kernel then signals the command's terminal
-				return reaper.Drop
+				return sigforward.Drop
 			}
-			return reaper.RelayAlways
+			return sigforward.RelayAlways
 		}
 	}
 	code, _ := r.Wait(pid, hook, nil)
@@ -180,8 +182,8 @@ func detached(opt Opt, pid int, execSync *os.File, term *terminal) (int, error) 
 	switch {
 	case failure != 0:
 		return failure, nil // the process inside said why on stderr
-	case reaper.ExitCode(ws) != 0:
-		return reaper.ExitCode(ws), nil
+	case exitcode.FromWaitStatus(ws) != 0:
+		return exitcode.FromWaitStatus(ws), nil
 	case commandPID == 0:
 		return 125, &Error{errors.New("the detached command's pid could not be found")}
 	}

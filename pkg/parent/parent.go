@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rkexec/rkexec/pkg/command"
+	"github.com/rkexec/rkexec/pkg/exitcode"
 	"github.com/rkexec/rkexec/pkg/idmap"
 	"github.com/rkexec/rkexec/pkg/nsenter"
 	"github.com/rkexec/rkexec/pkg/proctree"
@@ -95,7 +96,7 @@ func Run(opt Opt) (int, error) {
 	// Catch signals before anything exists, so that none kills the parent before it cleans up; they
 	// reach the child once it exists (a SIGTERM during the handshake ends the child, and the
 	// handshake with it). Deferred first, so Stop runs after the state dir is released.
-	fwd := sigforward.Start(nil)
+	fwd := sigforward.Start()
 	defer fwd.Stop()
 	dir, err := statedir.Acquire(opt.StateDir)
 	if err != nil {
@@ -114,7 +115,7 @@ func Run(opt Opt) (int, error) {
 		}
 		return 125, stepError("starting the child", err)
 	}
-	fwd.SetTarget(s.child.Stage2PID)
+	fwd.SetTarget(s.child.Stage2PID, nil)
 	s.fwd = fwd
 	code, err := s.run()
 	s.sweep()
@@ -303,8 +304,10 @@ func (s *sandbox) run() (int, error) {
 		s.childEnd = st
 		// A signal sent to rkexec during the handshake, and relayed, ended the child: that is how
 		// the run ended, like a target killed by it.
-		if ws, ok := st.Sys().(syscall.WaitStatus); st != nil && ok && ws.Signaled() && s.fwd.Relayed(ws.Signal()) {
-			return 128 + int(ws.Signal()), nil
+		if st != nil {
+			if ws := st.Sys().(syscall.WaitStatus); ws.Signaled() && s.fwd.Relayed(ws.Signal()) {
+				return exitcode.FromProcessState(st), nil
+			}
 		}
 		return err.Code, err
 	}
@@ -385,12 +388,8 @@ func (s *sandbox) wait() (int, error) {
 	if err != nil {
 		return 125, &Error{Code: 125, Step: "waiting for the child", Err: err}
 	}
-	ws := st.Sys().(syscall.WaitStatus)
 	s.opt.Log.Debugf("child exited: %v", st)
-	if ws.Signaled() {
-		return 128 + int(ws.Signal()), nil
-	}
-	return ws.ExitStatus(), nil
+	return exitcode.FromProcessState(st), nil
 }
 
 // kill ends a child that failed its handshake, reaps it and returns its status: closing the pipe to

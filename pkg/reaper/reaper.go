@@ -1,7 +1,7 @@
-// Package reaper is the loop of a process that waits for a target on behalf of others: it relays
-// signals to the target, reaps every child it gets (as PID 1 or as a child subreaper, orphans become
-// its children), and turns the target's wait status into an exit code. It also kills a process's whole
-// subtree. It does not start the target.
+// Package reaper is the loop of a process that waits for a target on behalf of others: it has the
+// signals it receives relayed to the target (by package sigforward), reaps every child it gets (as
+// PID 1 or as a child subreaper, orphans become its children), and returns the target's exit code
+// (package exitcode). It also kills a process's whole subtree. It does not start the target.
 package reaper
 
 import (
@@ -11,76 +11,53 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rkexec/rkexec/pkg/exitcode"
 	"github.com/rkexec/rkexec/pkg/proctree"
 	"github.com/rkexec/rkexec/pkg/sigforward"
 )
 
 // Reaper catches signals from New until Stop.
 type Reaper struct {
-	sigs chan os.Signal
-	// sigchld has its own channel of one: os/signal drops a signal whose channel is full, and a burst
-	// of relayed signals must not crowd out the SIGCHLD that ends the wait. One pending is enough.
+	// sigchld has a channel of its own, apart from the relayed signals: os/signal drops a signal
+	// whose channel is full, and a burst of relayed signals must not crowd out the SIGCHLD that ends
+	// the wait. One pending is enough.
 	sigchld chan os.Signal
+	fwd     *sigforward.Forwarder
 }
 
-// New starts catching SIGCHLD and the relayed signals (package sigforward); call it before starting
-// the target so that no SIGCHLD is missed.
+// New starts catching SIGCHLD and the relayed signals (package sigforward, which holds them until
+// Wait names the target); call it before starting the target so that no SIGCHLD is missed.
 func New() *Reaper {
-	r := &Reaper{sigs: make(chan os.Signal, 64), sigchld: make(chan os.Signal, 1)}
+	r := &Reaper{sigchld: make(chan os.Signal, 1)}
 	signal.Notify(r.sigchld, unix.SIGCHLD)
-	signal.Notify(r.sigs, sigforward.Relayed()...)
+	r.fwd = sigforward.Start()
 	return r
 }
 
 // Stop stops catching signals.
 func (r *Reaper) Stop() {
-	signal.Stop(r.sigs)
+	r.fwd.Stop()
 	signal.Stop(r.sigchld)
 }
 
-// Action is what Wait does with a signal.
-type Action int
-
-// The actions.
-const (
-	Relay       Action = iota // send it to the target (unless the terminal already did)
-	RelayAlways               // send it to the target: the caller's terminal sends no signals
-	Drop                      // the hook handled it
-	Stop                      // return from Wait at once, with interrupted set
-)
-
-// Wait relays signals to target and reaps children until target exits, and returns its exit code.
-// hook, when not nil, decides about every signal but SIGCHLD. When stop (which may be nil) is closed,
-// Wait returns at once with interrupted set.
-func (r *Reaper) Wait(target int, hook func(unix.Signal) Action, stop <-chan struct{}) (code int, interrupted bool) {
+// Wait relays signals to target (a child not yet reaped) and reaps children until target exits, and
+// returns its exit code. hook, when not nil, decides about every relayed signal. When stop (which may
+// be nil) is closed, Wait returns at once with interrupted set. Call it once.
+func (r *Reaper) Wait(target int, hook func(unix.Signal) sigforward.Action, stop <-chan struct{}) (code int, interrupted bool) {
+	r.fwd.SetTarget(target, hook)
 	// The target may have exited before SIGCHLD was caught.
 	if code, done := reapAll(target); done {
 		return code, false
 	}
 	for {
-		var s os.Signal
 		select {
 		case <-r.sigchld:
 			if code, done := reapAll(target); done {
 				return code, false
 			}
-			continue
-		case s = <-r.sigs:
 		case <-stop:
 			return 0, true
 		}
-		sig := s.(unix.Signal)
-		action := Relay
-		if hook != nil {
-			action = hook(sig)
-		}
-		if action == Stop {
-			return 0, true
-		}
-		if action == Drop || (action == Relay && sigforward.FromTerminal(sig)) {
-			continue
-		}
-		_ = unix.Kill(target, sig) // ESRCH only: the target is exiting and SIGCHLD is on its way.
 	}
 }
 
@@ -96,17 +73,9 @@ func reapAll(target int) (code int, done bool) {
 			return 0, false
 		}
 		if pid == target {
-			return ExitCode(ws), true
+			return exitcode.FromWaitStatus(ws), true
 		}
 	}
-}
-
-// ExitCode is the shell's convention: the exit status, or 128+N for a death by signal N.
-func ExitCode(ws unix.WaitStatus) int {
-	if ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return ws.ExitStatus()
 }
 
 // KillDescendants SIGKILLs every descendant of this process, found through proc, and reaps them until

@@ -3,27 +3,12 @@ package reaper
 import (
 	"os"
 	"os/exec"
-	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/rkexec/rkexec/pkg/proctree"
 )
-
-func TestExitCode(t *testing.T) {
-	for _, tc := range []struct {
-		script string
-		want   int
-	}{{"exit 0", 0}, {"exit 42", 42}, {"kill -TERM $$", 143}, {"kill -KILL $$", 137}} {
-		cmd := exec.Command("sh", "-c", tc.script)
-		_ = cmd.Run() // the status is what is tested
-		ws := cmd.ProcessState.Sys().(syscall.WaitStatus)
-		if got := ExitCode(unix.WaitStatus(ws)); got != tc.want {
-			t.Errorf("%q: exit code %d, want %d", tc.script, got, tc.want)
-		}
-	}
-}
 
 // TestWaitRelaysAndReaps runs in a re-executed test binary that is a child subreaper, so that the
 // grandchild orphaned by the target comes back to it.

@@ -6,7 +6,10 @@
 // default action stops the wrapper so the caller's shell sees the job stop (the terminal sends them to
 // the target too). SIGINT, SIGQUIT and SIGWINCH are not relayed while the wrapper is in the terminal's
 // foreground process group: the terminal already delivered them to the whole group, target included,
-// and relaying would deliver them twice.
+// and relaying would deliver them twice. A hook may decide otherwise for each signal.
+//
+// It is the one relay loop of rkexec: the parent uses it directly, and every process that waits for
+// a target through package reaper uses it there. It does not wait for the target.
 package sigforward
 
 import (
@@ -35,13 +38,46 @@ func Relayed() []os.Signal {
 	return sigs
 }
 
-// Forwarder relays signals until Stop.
+// Action is what the relay does with a signal it caught, as a hook decides.
+type Action int
+
+// The actions.
+const (
+	Relay       Action = iota // send it to the target, unless the terminal already did (FromTerminal)
+	RelayAlways               // send it to the target: the caller's terminal sends the target none
+	Drop                      // do not send it: the hook handled it
+)
+
+// Forwarder relays signals until Stop. It is the one relay loop: the parent's, and the reaper's of
+// every process that waits for a target.
 type Forwarder struct {
 	ch     chan os.Signal
-	target chan int
+	target chan target
 	done   chan struct{}
+	// fromTerminal is FromTerminal; tests give another.
+	fromTerminal func(unix.Signal) bool
 	// relayed has bit N set once signal N was relayed.
 	relayed atomic.Uint64
+}
+
+// target is where the loop sends signals, and the hook that decides about each.
+type target struct {
+	send    func(unix.Signal) error // nil: Stop came before a target
+	release func()
+	hook    func(unix.Signal) Action
+}
+
+// Start catches the relayed signals from now on and relays them to the process named by SetTarget;
+// those that arrive before it are held (up to 64).
+func Start() *Forwarder {
+	f := newForwarder(FromTerminal)
+	signal.Notify(f.ch, Relayed()...)
+	go f.run()
+	return f
+}
+
+func newForwarder(fromTerminal func(unix.Signal) bool) *Forwarder {
+	return &Forwarder{ch: make(chan os.Signal, 64), target: make(chan target, 1), done: make(chan struct{}), fromTerminal: fromTerminal}
 }
 
 // Relayed reports whether sig was relayed to the target.
@@ -49,56 +85,67 @@ func (f *Forwarder) Relayed(sig syscall.Signal) bool {
 	return sig > 0 && sig < 64 && f.relayed.Load()&(1<<uint(sig)) != 0
 }
 
-// Start catches the relayed signals from now on and relays them to the process named by SetTarget;
-// those that arrive before it are held (up to 64). intercept, when not nil, sees each signal first
-// and returns true to consume it.
-func Start(intercept func(unix.Signal) bool) *Forwarder {
-	f := &Forwarder{ch: make(chan os.Signal, 64), target: make(chan int, 1), done: make(chan struct{})}
-	signal.Notify(f.ch, Relayed()...)
-	go func() {
-		defer close(f.done)
-		pid := <-f.target
-		if pid <= 0 {
-			return // stopped before a target was set (kill(0) would signal our own group)
-		}
-		// Signals held from before the target existed are relayed as they are: the terminal could
-		// not have delivered them to a process that did not exist yet.
-		for held := len(f.ch); held > 0; held-- {
-			if s, ok := <-f.ch; ok {
-				f.relay(pid, s.(syscall.Signal), intercept, false)
-			}
-		}
-		for s := range f.ch {
-			f.relay(pid, s.(syscall.Signal), intercept, true)
-		}
-	}()
-	return f
+// SetTarget starts the relaying to pid (> 0), which must not have been reaped yet; call it once,
+// before Stop. hook, when not nil, decides about every signal (Relay when nil).
+func (f *Forwarder) SetTarget(pid int, hook func(unix.Signal) Action) {
+	send, release := signaller(pid)
+	f.target <- target{send: send, release: release, hook: hook}
 }
 
-// relay sends sig to pid unless intercept consumes it or, with dedupe, the terminal already sent it.
-func (f *Forwarder) relay(pid int, sig syscall.Signal, intercept func(unix.Signal) bool, dedupe bool) {
-	if intercept != nil && intercept(sig) {
-		return
+// signaller sends signals to pid through a pidfd, opened now: once the target is reaped, a signal
+// still on its way fails with ESRCH instead of reaching a process that reused the pid.
+func signaller(pid int) (send func(unix.Signal) error, release func()) {
+	fd, err := unix.PidfdOpen(pid, 0)
+	if err != nil {
+		// No pidfds (before Linux 5.3, or a seccomp filter refuses them): signal the pid.
+		return func(sig unix.Signal) error { return unix.Kill(pid, sig) }, func() {}
 	}
-	if dedupe && FromTerminal(sig) {
+	return func(sig unix.Signal) error { return unix.PidfdSendSignal(fd, sig, nil, 0) },
+		func() { _ = unix.Close(fd) } // nothing was written through it
+}
+
+// run is the loop: it waits for the target, relays what was held, then every signal until Stop.
+func (f *Forwarder) run() {
+	defer close(f.done)
+	t := <-f.target
+	if t.send == nil {
+		return // stopped before a target was set
+	}
+	defer t.release()
+	// Signals held from before the target existed are relayed as they are: the terminal could not
+	// have delivered them to a process that did not exist yet.
+	for held := len(f.ch); held > 0; held-- {
+		if s, ok := <-f.ch; ok {
+			f.relay(t, s.(syscall.Signal), false)
+		}
+	}
+	for s := range f.ch {
+		f.relay(t, s.(syscall.Signal), true)
+	}
+}
+
+// relay sends sig to the target unless the hook drops it or, with dedupe, the terminal already sent it.
+func (f *Forwarder) relay(t target, sig syscall.Signal, dedupe bool) {
+	action := Relay
+	if t.hook != nil {
+		action = t.hook(sig)
+	}
+	if action == Drop || (action == Relay && dedupe && f.fromTerminal(sig)) {
 		return
 	}
 	// ESRCH only: the process has exited and its wait is about to return.
-	if unix.Kill(pid, sig) == nil && sig < 64 {
+	if t.send(sig) == nil && sig < 64 {
 		f.relayed.Or(1 << uint(sig))
 	}
 }
-
-// SetTarget starts the relaying to pid (> 0); call it once, before Stop.
-func (f *Forwarder) SetTarget(pid int) { f.target <- pid }
 
 // Stop ends relaying and restores the default dispositions; signals already caught are still relayed.
 func (f *Forwarder) Stop() {
 	signal.Stop(f.ch)
 	close(f.ch)
 	select {
-	case f.target <- 0: // never set: the goroutine returns
-	default: // set: the goroutine ends with the closed channel
+	case f.target <- target{}: // never set: the loop returns
+	default: // set: the loop ends with the closed channel
 	}
 	<-f.done
 }

@@ -57,7 +57,7 @@ func heldSignalHelper(t *testing.T) {
 	if !FromTerminal(unix.SIGINT) {
 		t.Fatal("set-up: the helper is not in its terminal's foreground group, FromTerminal(SIGINT) is false")
 	}
-	f := Start(nil)
+	f := Start()
 	defer f.Stop()
 	if err := unix.Kill(os.Getpid(), unix.SIGINT); err != nil {
 		t.Fatal(err)
@@ -76,7 +76,7 @@ func heldSignalHelper(t *testing.T) {
 	if _, err := io.ReadFull(stdout, buf); err != nil { // the trap is set
 		t.Fatal(err)
 	}
-	f.SetTarget(cmd.Process.Pid)
+	f.SetTarget(cmd.Process.Pid, nil)
 	waited := make(chan error, 1)
 	go func() { waited <- cmd.Wait() }()
 	select {
@@ -128,7 +128,7 @@ func stopWithoutTargetHelper(t *testing.T) {
 	signal.Notify(survive, unix.SIGUSR1)
 	defer signal.Stop(survive)
 
-	f := Start(nil)
+	f := Start()
 	if err := unix.Kill(os.Getpid(), unix.SIGUSR1); err != nil {
 		t.Fatal(err)
 	}
