@@ -10,6 +10,8 @@ import (
 	"strconv"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rkexec/rkexec/pkg/atomicfile"
 )
 
 // Dir is a state directory locked by this process, the parent of a sandbox.
@@ -226,30 +228,9 @@ func removeContents(dir *os.File, path string) error {
 	return nil
 }
 
-// writeAtomic writes name in dir (at path) through a temporary file renamed over it. The temporary
-// file is made anew (a FIFO or symlink planted under its name is removed first, never opened).
+// writeAtomic writes name in dir (at path) atomically (package atomicfile).
 func writeAtomic(dir *os.File, path, name string, data []byte, perm uint32) error {
-	tmp := name + tmpSuffix
-	if err := unlinkAt(dir, tmp); err != nil {
-		return fmt.Errorf("writing %s: %w", filepath.Join(path, tmp), err)
-	}
-	fd, err := unix.Openat(int(dir.Fd()), tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, perm)
-	if err != nil {
-		return fmt.Errorf("writing %s: %w", filepath.Join(path, tmp), err)
-	}
-	f := os.NewFile(uintptr(fd), filepath.Join(path, tmp))
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Chmod(os.FileMode(perm)) // the umask may have taken bits
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = unix.Renameat(int(dir.Fd()), tmp, int(dir.Fd()), name)
-	}
-	if err != nil {
-		_ = unix.Unlinkat(int(dir.Fd()), tmp, 0) // the write failed; that error is reported
+	if err := atomicfile.WriteAt(dir, name, data, os.FileMode(perm)); err != nil {
 		return fmt.Errorf("writing %s: %w", filepath.Join(path, name), err)
 	}
 	return nil

@@ -20,6 +20,8 @@ import (
 	"fmt"
 	"regexp"
 	"time"
+
+	"github.com/rkexec/rkexec/pkg/atomicfile"
 )
 
 // Files in a state directory.
@@ -33,13 +35,10 @@ const (
 // MaxStateSize bounds state.json: a larger one is refused unread.
 const MaxStateSize = 64 << 10
 
-// tmpSuffix marks a file being written atomically.
-const tmpSuffix = ".tmp"
-
 // ownFiles are the names rkexec creates in a state directory, all but the lock: what a stale
 // directory is emptied of, and all that pruning removes besides the lock.
 func ownFiles() []string {
-	return []string{ChildPIDFile, StateFile, APISockFile, ChildPIDFile + tmpSuffix, StateFile + tmpSuffix}
+	return []string{ChildPIDFile, StateFile, APISockFile, atomicfile.TempName(ChildPIDFile), atomicfile.TempName(StateFile)}
 }
 
 // ErrInUse reports a state directory locked by a living rkexec.
