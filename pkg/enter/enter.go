@@ -28,11 +28,6 @@ import (
 	"github.com/rkexec/rkexec/pkg/wire"
 )
 
-// NamespaceTypes lists a sandbox's namespaces, in the order they are given to nsexec.
-func NamespaceTypes() []string {
-	return []string{"user", "mnt", "net", "pid", "uts", "ipc", "cgroup", "time"}
-}
-
 // Opt configures Run.
 type Opt struct {
 	// Sandbox is the sandbox's namespaces, checked and open (see Pin); the caller closes it.

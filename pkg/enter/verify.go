@@ -132,7 +132,7 @@ func (p procFS) pin(dir, lock *os.File, pid int) (*Sandbox, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the caller's mount namespace: %w", err)
 	}
-	for _, t := range NamespaceTypes() {
+	for _, t := range nsenter.NamespaceTypes() {
 		f, err := os.Open(p.path(strconv.Itoa(pid), "ns", t))
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) && t == "time" {

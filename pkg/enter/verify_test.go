@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rkexec/rkexec/internal/testenv"
+	"github.com/rkexec/rkexec/pkg/nsenter"
 )
 
 // The sandbox checks read a /proc built by the test: fake pids for the lock holder and the process
@@ -121,7 +122,7 @@ func (f *fixture) process(pid, ppid, nsOf int) {
 	}
 	fields[19] = "12345" // starttime
 	f.write(fmt.Sprintf("%d (sleep) %s\n", pid, strings.Join(fields, " ")), strconv.Itoa(pid), "stat")
-	for _, t := range NamespaceTypes() {
+	for _, t := range nsenter.NamespaceTypes() {
 		f.link(fmt.Sprintf("/proc/%d/ns/%s", nsOf, t), strconv.Itoa(pid), "ns", t)
 	}
 }

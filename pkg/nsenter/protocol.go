@@ -72,6 +72,16 @@ func nsTypes() [8]nsType {
 	}
 }
 
+// NamespaceTypes lists the namespace types rkexec knows, by their names in /proc/PID/ns, in the
+// order nsexec joins them: a sandbox's namespaces are these.
+func NamespaceTypes() []string {
+	var names []string
+	for _, t := range nsTypes() {
+		names = append(names, t.name)
+	}
+	return names
+}
+
 type nsType struct {
 	name string
 	flag uint32
