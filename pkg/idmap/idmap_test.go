@@ -50,15 +50,18 @@ func TestParseGetsubidsOutput(t *testing.T) {
 	}
 }
 
+// writeFile writes content to a new file name in dir and returns its path.
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 func fakeHost(t *testing.T, subuid, subgid string, helpers bool) Lookup {
 	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
 	return Lookup{
 		LookPath: func(name string) (string, error) {
 			if !helpers || name == "getsubids" {
@@ -66,8 +69,8 @@ func fakeHost(t *testing.T, subuid, subgid string, helpers bool) Lookup {
 			}
 			return "/usr/bin/" + name, nil
 		},
-		SubUIDFile: write("subuid", subuid),
-		SubGIDFile: write("subgid", subgid),
+		SubUIDFile: writeFile(t, dir, "subuid", subuid),
+		SubGIDFile: writeFile(t, dir, "subgid", subgid),
 	}
 }
 
@@ -113,16 +116,9 @@ func TestMakePlanFallsBackToSingleMapping(t *testing.T) {
 
 func TestMakePlanRootMapsEveryIDItHas(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, content string) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
 	host := Lookup{
-		SelfUIDMap: write("uid_map", "         0          0 4294967295\n"),
-		SelfGIDMap: write("gid_map", "         0       1000          1\n         1     100000      65536\n"),
+		SelfUIDMap: writeFile(t, dir, "uid_map", "         0          0 4294967295\n"),
+		SelfGIDMap: writeFile(t, dir, "gid_map", "         0       1000          1\n         1     100000      65536\n"),
 	}
 	plan, err := MakePlan(Caller{UID: 0, GID: 0, Name: "root"}, SourceAuto, host)
 	if err != nil {

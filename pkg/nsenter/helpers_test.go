@@ -442,6 +442,48 @@ func callerMain() int {
 	return 0
 }
 
+// newidmap is the caller's first subordinate ranges and the setuid helpers
+// that map them.
+type newidmap struct {
+	newuidmap, newgidmap                   string
+	uidStart, uidCount, gidStart, gidCount int
+}
+
+// findNewidmap finds the caller's ranges and the helpers (a prerequisite).
+func findNewidmap(t *testing.T) newidmap {
+	t.Helper()
+	me, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n newidmap
+	n.uidStart, n.uidCount = subidRange(t, "/etc/subuid", me)
+	n.gidStart, n.gidCount = subidRange(t, "/etc/subgid", me)
+	var err1, err2 error
+	n.newuidmap, err1 = exec.LookPath("newuidmap")
+	n.newgidmap, err2 = exec.LookPath("newgidmap")
+	prereq(t, err1 == nil && err2 == nil, "newuidmap and newgidmap (package uidmap): %v %v", err1, err2)
+	return n
+}
+
+// run maps pid's ids with newuidmap and newgidmap, each given its map as
+// inside/outside/count triples.
+func (n newidmap) run(pid int, uidMap, gidMap []int) error {
+	for _, m := range []struct {
+		tool string
+		ids  []int
+	}{{n.newuidmap, uidMap}, {n.newgidmap, gidMap}} {
+		args := []string{strconv.Itoa(pid)}
+		for _, v := range m.ids {
+			args = append(args, strconv.Itoa(v))
+		}
+		if out, err := exec.Command(m.tool, args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("%s %s: %w: %s", m.tool, strings.Join(args, " "), err, bytes.TrimSpace(out))
+		}
+	}
+	return nil
+}
+
 // fakeProcHolder is a stage 2 (started through Start) alone in a new user
 // and mount namespace whose /proc is a tmpfs, as a sandbox's root may make
 // it: self/setgroups says "deny" and self/fd is empty. Its ids are mapped to
@@ -469,25 +511,9 @@ func startFakeProcHolder(t *testing.T) fakeProcHolder {
 	if !privileged() {
 		// newuidmap/newgidmap leave setgroups at allow, which a map written
 		// by an unprivileged process itself cannot.
-		me, err := user.Current()
-		if err != nil {
-			t.Fatal(err)
-		}
-		uidStart, uidCount := subidRange(t, "/etc/subuid", me)
-		gidStart, gidCount := subidRange(t, "/etc/subgid", me)
-		newuidmap, err1 := exec.LookPath("newuidmap")
-		newgidmap, err2 := exec.LookPath("newgidmap")
-		prereq(t, err1 == nil && err2 == nil, "newuidmap and newgidmap (package uidmap): %v %v", err1, err2)
+		ids := findNewidmap(t)
 		writeMaps = func(pid int) error {
-			for _, m := range [][]string{
-				{newuidmap, strconv.Itoa(pid), "0", strconv.Itoa(uidStart), strconv.Itoa(uidCount)},
-				{newgidmap, strconv.Itoa(pid), "0", strconv.Itoa(gidStart), strconv.Itoa(gidCount)},
-			} {
-				if out, err := exec.Command(m[0], m[1:]...).CombinedOutput(); err != nil {
-					return fmt.Errorf("%s: %w: %s", strings.Join(m, " "), err, bytes.TrimSpace(out))
-				}
-			}
-			return nil
+			return ids.run(pid, []int{0, ids.uidStart, ids.uidCount}, []int{0, ids.gidStart, ids.gidCount})
 		}
 	}
 	inR, inW, err := os.Pipe()

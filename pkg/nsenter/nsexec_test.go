@@ -177,35 +177,12 @@ func TestUserNamespaceNewuidmap(t *testing.T) {
 		runAsTestUser(t, "^TestUserNamespaceNewuidmap$")
 		return
 	}
-	me, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	uidStart, uidCount := subidRange(t, "/etc/subuid", me)
-	gidStart, gidCount := subidRange(t, "/etc/subgid", me)
-	newuidmap, err1 := exec.LookPath("newuidmap")
-	newgidmap, err2 := exec.LookPath("newgidmap")
-	prereq(t, err1 == nil && err2 == nil, "newuidmap and newgidmap (package uidmap): %v %v", err1, err2)
-
+	ids := findNewidmap(t)
 	writeMaps := func(pid int) error {
-		for _, m := range []struct {
-			tool       string
-			id, start  int
-			count      int
-			whatForErr string
-		}{
-			{newuidmap, os.Getuid(), uidStart, uidCount, "uid"},
-			{newgidmap, os.Getgid(), gidStart, gidCount, "gid"},
-		} {
-			args := []string{strconv.Itoa(pid), "0", strconv.Itoa(m.id), "1", "1", strconv.Itoa(m.start), strconv.Itoa(m.count)}
-			if out, err := exec.Command(m.tool, args...).CombinedOutput(); err != nil {
-				return fmt.Errorf("%s %s: %w: %s", m.tool, strings.Join(args, " "), err, bytes.TrimSpace(out))
-			}
-		}
-		return nil
+		return ids.run(pid, []int{0, os.Getuid(), 1, 1, ids.uidStart, ids.uidCount}, []int{0, os.Getgid(), 1, 1, ids.gidStart, ids.gidCount})
 	}
 	r, rep := mustStart(t, Config{Unshare: unix.CLONE_NEWUSER | unix.CLONE_NEWUTS, Hostname: "rkx-subid"}, startOpts{writeMaps: writeMaps})
-	wantMap := fmt.Sprintf("0 %d 1\n1 %d %d", os.Getuid(), uidStart, uidCount)
+	wantMap := fmt.Sprintf("0 %d 1\n1 %d %d", os.Getuid(), ids.uidStart, ids.uidCount)
 	if normalizeMap(rep.UidMap) != wantMap {
 		t.Errorf("uid_map %q, want %q", rep.UidMap, wantMap)
 	}
