@@ -64,26 +64,10 @@ func heldSignalHelper(t *testing.T) {
 	}
 	// Held: caught, before there is a target. Nothing signals that the runtime has passed it on.
 	waitUntil(t, func() bool { return len(f.ch) == 1 }, "SIGINT sent to ourselves did not reach the forwarder")
-	cmd := exec.Command("sh", "-c", `trap 'exit 7' INT; echo ready; while :; do sleep 0.05; done`)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 6)
-	if _, err := io.ReadFull(stdout, buf); err != nil { // the trap is set
-		t.Fatal(err)
-	}
+	cmd, _ := startReady(t, `trap 'exit 7' INT; echo ready; while :; do sleep 0.05; done`)
 	f.SetTarget(cmd.Process.Pid, nil)
-	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
-	select {
-	case err = <-waited:
-	case <-time.After(10 * time.Second):
-		_ = cmd.Process.Kill()
-		<-waited
+	inTime, err := waitWithin(cmd, 10*time.Second, func() { _ = cmd.Process.Kill() })
+	if !inTime {
 		t.Fatal("the SIGINT held from before SetTarget did not reach the target within 10s")
 	}
 	var ee *exec.ExitError
@@ -111,18 +95,7 @@ func TestStopWithoutTarget(t *testing.T) {
 func stopWithoutTargetHelper(t *testing.T) {
 	// The witness records the signals it gets; it ends on SIGTERM, after running the trap of any
 	// SIGUSR1 already sent to it (the lower number is delivered, and its trap run, first).
-	witness := exec.Command("sh", "-c", `trap 'echo USR1' USR1; trap 'echo TERM; exit 0' TERM; echo ready; while :; do sleep 0.05; done`)
-	stdout, err := witness.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := witness.Start(); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 6)
-	if _, err := io.ReadFull(stdout, buf); err != nil { // the traps are set
-		t.Fatal(err)
-	}
+	witness, stdout := startReady(t, `trap 'echo USR1' USR1; trap 'echo TERM; exit 0' TERM; echo ready; while :; do sleep 0.05; done`)
 	// Should the forwarder signal the group, this process survives it and can tell.
 	survive := make(chan os.Signal, 1)
 	signal.Notify(survive, unix.SIGUSR1)
@@ -153,6 +126,38 @@ func stopWithoutTargetHelper(t *testing.T) {
 	fmt.Println(helperDone)
 }
 
+// startReady starts sh -c script and returns once the script printed its first line, "ready" (after
+// setting its traps), with the rest of its stdout.
+func startReady(t *testing.T, script string) (*exec.Cmd, io.Reader) {
+	t.Helper()
+	cmd := exec.Command("sh", "-c", script)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, len("ready\n"))
+	if _, err := io.ReadFull(stdout, buf); err != nil || string(buf) != "ready\n" {
+		t.Fatalf("%s: first line %q, %v; want ready", script, buf, err)
+	}
+	return cmd, stdout
+}
+
+// waitWithin waits for cmd; when it has not exited within timeout, kill ends it, and inTime is false.
+func waitWithin(cmd *exec.Cmd, timeout time.Duration, kill func()) (inTime bool, err error) {
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	select {
+	case err = <-waited:
+		return true, err
+	case <-time.After(timeout):
+		kill()
+		return false, <-waited
+	}
+}
+
 // helperEnv, set, makes a test run its helper: the test binary re-executed by runHelper.
 const helperEnv = "SIGFORWARD_TEST_HELPER"
 
@@ -180,15 +185,9 @@ func runHelper(t *testing.T, name string, tty *os.File, attr *syscall.SysProcAtt
 	if tty != nil {
 		tty.Close() // the helper holds it now
 	}
-	waited := make(chan error, 1)
-	go func() { waited <- cmd.Wait() }()
-	var err error
-	select {
-	case err = <-waited:
-	case <-time.After(30 * time.Second):
+	_, err := waitWithin(cmd, 30*time.Second, func() {
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) // its own group: the helper and its children
-		err = <-waited
-	}
+	})
 	out := output()
 	if err != nil || !strings.Contains(out, helperDone) {
 		t.Fatalf("helper %s: %v\n%s", name, err, out)
