@@ -58,13 +58,13 @@ func switchesUser(u specs.User) bool {
 }
 
 // capSets returns the capabilities to keep (the union of effective, permitted and ambient; nil when
-// s sets none) and the bounding set (nil to leave it).
+// s names none) and the bounding set (nil to leave it).
 func capSets(s wire.ExecSpec) (keep, bounding []string) {
 	c := s.Process.Capabilities
 	if c == nil {
 		return nil, nil
 	}
-	keep = []string{}
+	// Only a bounding set names nothing to keep: keep stays nil, and root as it is.
 	seen := map[string]bool{}
 	for _, set := range [][]string{c.Effective, c.Permitted, c.Ambient} {
 		for _, name := range set {
