@@ -183,7 +183,7 @@ func decodeBootstrap(msg []byte) (bootstrap, error) {
 	if v := binary.NativeEndian.Uint16(msg[6:]); v != bootstrapVersion {
 		return b, bootstrapErr("version %d, want %d", v, bootstrapVersion)
 	}
-	var seenFlags, seenMaps, seenSetsid, seenHostname, seenPdeathsig, seenName, seenDebug bool
+	seen := map[uint16]bool{}
 	for off := bootstrapHdrLen; off < len(msg); {
 		if len(msg)-off < attrHdrLen {
 			return b, bootstrapErr("attribute at offset %d: truncated header", off)
@@ -205,12 +205,16 @@ func decodeBootstrap(msg []byte) (bootstrap, error) {
 		p := msg[off+attrHdrLen : off+alen]
 		off += padded
 
+		name := onceAttrName(atype)
+		if name != "" {
+			if seen[atype] {
+				return b, bootstrapErr("%s: attribute repeated", name)
+			}
+			seen[atype] = true
+		}
+		var err error
 		switch atype {
 		case attrCloneFlags:
-			if seenFlags {
-				return b, bootstrapErr("clone flags: attribute repeated")
-			}
-			seenFlags = true
 			if len(p) != 4 {
 				return b, bootstrapErr("clone flags: payload is %d bytes, want 4", len(p))
 			}
@@ -243,73 +247,49 @@ func decodeBootstrap(msg []byte) (bootstrap, error) {
 			}
 			b.Join = append(b.Join, Namespace{Type: typ, Path: path})
 		case attrMapsByGo:
-			if seenMaps {
-				return b, bootstrapErr("maps-by-go: attribute repeated")
-			}
-			seenMaps = true
-			v, err := decodeBool(p, "maps-by-go")
-			if err != nil {
-				return b, err
-			}
-			b.MapsByGo = v
+			b.MapsByGo, err = decodeBool(p, name)
 		case attrHostname:
-			if seenHostname {
-				return b, bootstrapErr("hostname: attribute repeated")
-			}
-			seenHostname = true
-			h, err := decodeString(p, maxHostname, "hostname")
-			if err != nil {
-				return b, err
-			}
-			b.Hostname = h
+			b.Hostname, err = decodeString(p, maxHostname, name)
 		case attrSetsid:
-			if seenSetsid {
-				return b, bootstrapErr("setsid: attribute repeated")
-			}
-			seenSetsid = true
-			v, err := decodeBool(p, "setsid")
-			if err != nil {
-				return b, err
-			}
-			b.Setsid = v
+			b.Setsid, err = decodeBool(p, name)
 		case attrClearPdeathsig:
-			if seenPdeathsig {
-				return b, bootstrapErr("clear-pdeathsig: attribute repeated")
-			}
-			seenPdeathsig = true
-			v, err := decodeBool(p, "clear-pdeathsig")
-			if err != nil {
-				return b, err
-			}
-			b.ClearPdeathsig = v
+			b.ClearPdeathsig, err = decodeBool(p, name)
 		case attrStage2Name:
-			if seenName {
-				return b, bootstrapErr("stage-2 name: attribute repeated")
-			}
-			seenName = true
-			n, err := decodeString(p, maxStageName, "stage-2 name")
-			if err != nil {
-				return b, err
-			}
-			b.Stage2Name = n
+			b.Stage2Name, err = decodeString(p, maxStageName, name)
 		case attrDebug:
-			if seenDebug {
-				return b, bootstrapErr("debug: attribute repeated")
-			}
-			seenDebug = true
-			v, err := decodeBool(p, "debug")
-			if err != nil {
-				return b, err
-			}
-			b.Debug = v
+			b.Debug, err = decodeBool(p, name)
 		default:
 			return b, bootstrapErr("unknown attribute type %d at offset %d", atype, off-padded)
+		}
+		if err != nil {
+			return b, err
 		}
 	}
 	if err := b.validate(); err != nil {
 		return bootstrap{}, err
 	}
 	return b, nil
+}
+
+// onceAttrName names, for errors, the attributes that may appear once; "" for the others.
+func onceAttrName(t uint16) string {
+	switch t {
+	case attrCloneFlags:
+		return "clone flags"
+	case attrMapsByGo:
+		return "maps-by-go"
+	case attrHostname:
+		return "hostname"
+	case attrSetsid:
+		return "setsid"
+	case attrClearPdeathsig:
+		return "clear-pdeathsig"
+	case attrStage2Name:
+		return "stage-2 name"
+	case attrDebug:
+		return "debug"
+	}
+	return ""
 }
 
 // decodeString accepts 1..max bytes followed by exactly one NUL.

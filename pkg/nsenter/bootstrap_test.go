@@ -126,6 +126,10 @@ func TestBootstrapRejects(t *testing.T) {
 		"name too long":      message(attr(attrStage2Name, str(strings.Repeat("n", maxStageName+1))...)),
 		"name empty":         message(attr(attrStage2Name, 0)),
 		"name twice":         message(attr(attrStage2Name, str("a")...), attr(attrStage2Name, str("b")...)),
+		"maps twice":         message(attr(attrCloneFlags, u32(unix.CLONE_NEWUSER)...), attr(attrMapsByGo, 1), attr(attrMapsByGo, 1)),
+		"hostname twice":     message(attr(attrCloneFlags, u32(unix.CLONE_NEWUTS)...), attr(attrHostname, str("h")...), attr(attrHostname, str("h")...)),
+		"setsid twice":       message(attr(attrSetsid, 0), attr(attrSetsid, 0)),
+		"debug twice":        message(attr(attrDebug, 0), attr(attrDebug, 0)),
 	} {
 		if b, err := decodeBootstrap(msg); err == nil {
 			t.Errorf("%s: Go accepted %x as %+v", name, msg, b)
