@@ -142,9 +142,34 @@ static void sort_joins(struct rkx_bootstrap *out)
 	memcpy(out->join, sorted, n * sizeof(sorted[0]));
 }
 
+/*
+ * once_attr_name names, for errors, the attributes that may appear once;
+ * NULL for the others. Mirrors onceAttrName in bootstrap.go.
+ */
+static const char *once_attr_name(uint16_t type)
+{
+	switch (type) {
+	case RKX_ATTR_CLONE_FLAGS:
+		return "clone flags";
+	case RKX_ATTR_MAPS_BY_GO:
+		return "maps-by-go";
+	case RKX_ATTR_HOSTNAME:
+		return "hostname";
+	case RKX_ATTR_SETSID:
+		return "setsid";
+	case RKX_ATTR_CLEAR_PDEATHSIG:
+		return "clear-pdeathsig";
+	case RKX_ATTR_STAGE2_NAME:
+		return "stage-2 name";
+	case RKX_ATTR_DEBUG:
+		return "debug";
+	}
+	return NULL;
+}
+
 int rkx_parse_bootstrap(const uint8_t *buf, size_t len, struct rkx_bootstrap *out, char *err, size_t errlen)
 {
-	int seen_flags = 0, seen_maps = 0, seen_setsid = 0, seen_pdeathsig = 0, seen_debug = 0;
+	uint32_t seen = 0; /* bit N: attribute type N was read */
 	uint32_t joined = 0;
 	size_t off;
 
@@ -166,6 +191,7 @@ int rkx_parse_bootstrap(const uint8_t *buf, size_t len, struct rkx_bootstrap *ou
 		size_t alen, padded, plen;
 		uint16_t atype;
 		const uint8_t *p;
+		const char *name;
 
 		if (len - off < RKX_ATTR_HDR_LEN)
 			return fail(err, errlen, "attribute at offset %zu: truncated header", off);
@@ -183,10 +209,14 @@ int rkx_parse_bootstrap(const uint8_t *buf, size_t len, struct rkx_bootstrap *ou
 		plen = alen - RKX_ATTR_HDR_LEN;
 		off += padded;
 
+		name = once_attr_name(atype);
+		if (name != NULL) {
+			if (seen & (UINT32_C(1) << atype))
+				return fail(err, errlen, "%s: attribute repeated", name);
+			seen |= UINT32_C(1) << atype;
+		}
 		switch (atype) {
 		case RKX_ATTR_CLONE_FLAGS:
-			if (seen_flags++)
-				return fail(err, errlen, "clone flags: attribute repeated");
 			if (plen != 4)
 				return fail(err, errlen, "clone flags: payload is %zu bytes, want 4", plen);
 			out->clone_flags = get_u32(p);
@@ -204,41 +234,29 @@ int rkx_parse_bootstrap(const uint8_t *buf, size_t len, struct rkx_bootstrap *ou
 					    out->join[out->njoin - 1].name, RKX_MAX_NS_PATH);
 			break;
 		case RKX_ATTR_MAPS_BY_GO:
-			if (seen_maps++)
-				return fail(err, errlen, "maps-by-go: attribute repeated");
-			if (get_bool(p, plen, "maps-by-go", &out->maps_by_go, err, errlen) < 0)
+			if (get_bool(p, plen, name, &out->maps_by_go, err, errlen) < 0)
 				return -1;
 			break;
 		case RKX_ATTR_HOSTNAME:
-			if (out->hostname != NULL)
-				return fail(err, errlen, "hostname: attribute repeated");
-			if (check_string(p, plen, RKX_MAX_HOSTNAME, "hostname", err, errlen) < 0)
+			if (check_string(p, plen, RKX_MAX_HOSTNAME, name, err, errlen) < 0)
 				return -1;
 			out->hostname = (const char *)p;
 			break;
 		case RKX_ATTR_SETSID:
-			if (seen_setsid++)
-				return fail(err, errlen, "setsid: attribute repeated");
-			if (get_bool(p, plen, "setsid", &out->setsid, err, errlen) < 0)
+			if (get_bool(p, plen, name, &out->setsid, err, errlen) < 0)
 				return -1;
 			break;
 		case RKX_ATTR_CLEAR_PDEATHSIG:
-			if (seen_pdeathsig++)
-				return fail(err, errlen, "clear-pdeathsig: attribute repeated");
-			if (get_bool(p, plen, "clear-pdeathsig", &out->clear_pdeathsig, err, errlen) < 0)
+			if (get_bool(p, plen, name, &out->clear_pdeathsig, err, errlen) < 0)
 				return -1;
 			break;
 		case RKX_ATTR_STAGE2_NAME:
-			if (out->stage2_name != NULL)
-				return fail(err, errlen, "stage-2 name: attribute repeated");
-			if (check_string(p, plen, RKX_MAX_STAGE_NAME, "stage-2 name", err, errlen) < 0)
+			if (check_string(p, plen, RKX_MAX_STAGE_NAME, name, err, errlen) < 0)
 				return -1;
 			out->stage2_name = (const char *)p;
 			break;
 		case RKX_ATTR_DEBUG:
-			if (seen_debug++)
-				return fail(err, errlen, "debug: attribute repeated");
-			if (get_bool(p, plen, "debug", &out->debug, err, errlen) < 0)
+			if (get_bool(p, plen, name, &out->debug, err, errlen) < 0)
 				return -1;
 			break;
 		default:
