@@ -45,7 +45,7 @@ func TestHeldSignalsReachTheTarget(t *testing.T) {
 		heldSignalHelper(t)
 		return
 	}
-	master, slave := openPty(t)
+	master, slave := testenv.OpenPty(t)
 	var out bytes.Buffer
 	done := make(chan struct{})
 	go func() { defer close(done); _, _ = io.Copy(&out, master) }() // until EIO: every slave closed
@@ -192,28 +192,6 @@ func runHelper(t *testing.T, name string, tty *os.File, attr *syscall.SysProcAtt
 	if err != nil || !strings.Contains(out, helperDone) {
 		t.Fatalf("helper %s: %v\n%s", name, err, out)
 	}
-}
-
-// openPty opens a pseudo-terminal pair; the test closes the master when it ends.
-func openPty(t *testing.T) (master, slave *os.File) {
-	t.Helper()
-	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		testenv.Missing(t, "a pseudo-terminal (open /dev/ptmx: %v)", err)
-	}
-	t.Cleanup(func() { master.Close() })
-	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatalf("unlockpt: %v", err)
-	}
-	n, err := unix.IoctlGetUint32(int(master.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatalf("ptsname: %v", err)
-	}
-	slave, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return master, slave
 }
 
 // waitUntil polls cond, which nothing signals, for up to 10s; it fails the test with msg when cond
