@@ -2,7 +2,7 @@
 // them, so that no test names a user the set-up does not create: the test users' names come from
 // scripts/test-users.env, through the variables scripts/test.sh exports or, when go test runs
 // without it, from the file itself. It also holds the rule for a missing prerequisite: skip, except
-// under CI=true, where it is a failure. And it opens the pseudo-terminals tests need (OpenPty).
+// under CI=true, where it is a failure. And it opens the pipes and pseudo-terminals tests need (Pipe, OpenPty).
 //
 // It is for tests only; nothing in rkexec itself imports it.
 package testenv

@@ -3,10 +3,10 @@ package child
 import (
 	"errors"
 	"io"
-	"os"
 	"testing"
 	"time"
 
+	"github.com/rkexec/rkexec/internal/testenv"
 	"github.com/rkexec/rkexec/pkg/wire"
 )
 
@@ -73,14 +73,8 @@ func TestChildHandshakeEachStepFailing(t *testing.T) {
 		"all well":                          {parent: fakeParent(5, waits), ok: true},
 	} {
 		t.Run(name, func(t *testing.T) {
-			childR, parentW, err := os.Pipe()
-			if err != nil {
-				t.Fatal(err)
-			}
-			parentR, childW, err := os.Pipe()
-			if err != nil {
-				t.Fatal(err)
-			}
+			childR, parentW := testenv.Pipe(t)
+			parentR, childW := testenv.Pipe(t)
 			defer childR.Close()
 			defer parentR.Close()
 			parentDone := make(chan struct{})

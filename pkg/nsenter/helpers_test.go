@@ -173,14 +173,8 @@ type startOpts struct {
 func startStage2(t *testing.T, cfg Config, o startOpts) (*run, error) {
 	t.Helper()
 	before := children(t)
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	inR, inW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	outR, outW := testenv.Pipe(t)
+	inR, inW := testenv.Pipe(t)
 	marker, err := os.Open("/dev/null")
 	if err != nil {
 		t.Fatal(err)
@@ -516,14 +510,8 @@ func startFakeProcHolder(t *testing.T) fakeProcHolder {
 			return ids.run(pid, []int{0, ids.uidStart, ids.uidCount}, []int{0, ids.gidStart, ids.gidCount})
 		}
 	}
-	inR, inW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	outR, outW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	inR, inW := testenv.Pipe(t)
+	outR, outW := testenv.Pipe(t)
 	cmd := exec.Command(selfExe(t))
 	cmd.Env = append(os.Environ(), "NSENTER_TEST_HELPER=fakeproc")
 	lockUntilCleanup(t)

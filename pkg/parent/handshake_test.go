@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"os"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/rkexec/rkexec/internal/testenv"
 	"github.com/rkexec/rkexec/pkg/wire"
 )
 
@@ -45,14 +45,8 @@ type handshakeResult struct {
 // that frame fail. It fails the test if the handshake does not end within a minute.
 func runHandshake(t *testing.T, child fakeChild, failSend int, extraNS bool, readyErr error) handshakeResult {
 	t.Helper()
-	childR, parentW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	parentR, childW, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	childR, parentW := testenv.Pipe(t)
+	parentR, childW := testenv.Pipe(t)
 	childDone := make(chan struct{})
 	go func() {
 		defer close(childDone)
