@@ -2,7 +2,6 @@ package test
 
 import (
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,17 +20,7 @@ func TestSocketActivation(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			sock := filepath.Join(runtimeDirOf(t), "act.sock") // short: socket paths are limited to 108 bytes
-			ln, err := net.Listen("unix", sock)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			f, err := ln.(*net.UnixListener).File()
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer f.Close()
+			f := activationSocket(t)
 			var st unix.Stat_t
 			if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 				t.Fatal(err)

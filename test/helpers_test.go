@@ -18,6 +18,7 @@ import (
 	"io"
 	"io/fs"
 	"math/big"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -29,6 +30,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rkexec/rkexec/internal/testenv"
 )
 
 // ---- running rkexec ----
@@ -626,28 +629,30 @@ func readState(t testing.TB, stateDir string) map[string]any {
 	return st
 }
 
+// activationSocket returns a listening unix socket's file, for passing to rkexec the systemd way
+// (as fd 3, with LISTEN_FDS=1 and LISTEN_PID set by a wrapper); closed when the test ends.
+func activationSocket(t testing.TB) *os.File {
+	t.Helper()
+	// In the short runtime dir: socket paths are limited to 108 bytes.
+	ln, err := net.Listen("unix", filepath.Join(runtimeDirOf(t), "act.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	f, err := ln.(*net.UnixListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
 // ---- terminals ----
 
 // openPty opens a new pseudo-terminal pair with the given size; the slave goes to runOpts.TTY.
 func openPty(t testing.TB, rows, cols uint16) (master, slave *os.File) {
 	t.Helper()
-	master, err := os.OpenFile("/dev/ptmx", os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		skipOrFail(t, "open /dev/ptmx: %v", err)
-	}
-	t.Cleanup(func() { master.Close() })
-	if err := unix.IoctlSetPointerInt(int(master.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		t.Fatalf("unlockpt: %v", err)
-	}
-	n, err := unix.IoctlGetUint32(int(master.Fd()), unix.TIOCGPTN)
-	if err != nil {
-		t.Fatalf("ptsname: %v", err)
-	}
-	slave, err = os.OpenFile(fmt.Sprintf("/dev/pts/%d", n), os.O_RDWR|syscall.O_NOCTTY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { slave.Close() })
+	master, slave = testenv.OpenPty(t)
 	if err := unix.IoctlSetWinsize(int(slave.Fd()), unix.TIOCSWINSZ, &unix.Winsize{Row: rows, Col: cols}); err != nil {
 		t.Fatalf("set window size: %v", err)
 	}

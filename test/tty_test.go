@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -339,16 +338,7 @@ func TestTTYGuardEveryStartPath(t *testing.T) {
 // rkexecActivated runs rkexec ARGS with a listening socket passed the systemd way.
 func rkexecActivated(t testing.TB, args []string) *Result {
 	t.Helper()
-	ln, err := net.Listen("unix", filepath.Join(runtimeDirOf(t), "act.sock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	f, err := ln.(*net.UnixListener).File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+	f := activationSocket(t)
 	wrapper := filepath.Join(t.TempDir(), "wrap.sh")
 	writeScript(t, wrapper, fmt.Sprintf("export LISTEN_PID=$$ LISTEN_FDS=1\nexec %s \"$@\"\n", rkexecBin(t)))
 	return rkexecOpts(t, runOpts{Program: "/bin/sh", ExtraFiles: []*os.File{f}}, append([]string{wrapper}, args...)...)
