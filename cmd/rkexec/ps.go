@@ -100,7 +100,7 @@ func listSandboxes(stderr io.Writer, root string) ([]psBox, error) {
 		case b.StateErr != nil:
 			box.status = statusStarting
 		default:
-			sb, err := enter.Pin(b.DirFile(), b.LockFile(), b.State.ChildPID)
+			sb, err := enter.Pin(b.DirFile(), b.LockFile(), b.State.ParentPID, b.State.ChildPID)
 			if err != nil {
 				warn(err)
 				box.status = statusBroken
@@ -247,7 +247,7 @@ func openSandbox(arg string) (*statedir.Sandbox, *enter.Sandbox, error) {
 		}
 		return nil, nil, fmt.Errorf("sandbox %q: %w", arg, b.StateErr)
 	}
-	sb, err := enter.Pin(b.DirFile(), b.LockFile(), b.State.ChildPID)
+	sb, err := enter.Pin(b.DirFile(), b.LockFile(), b.State.ParentPID, b.State.ChildPID)
 	if err != nil {
 		b.Close()
 		return nil, nil, fmt.Errorf("sandbox %q: %w", arg, err)

@@ -169,18 +169,20 @@ func runMain(f *runFlags, args []string) (int, error) {
 		return 125, &parent.Error{Code: 125, Step: "id maps", Err: err}
 	}
 	return parent.Run(parent.Opt{
-		ListenFDs:    listenFDCount,
-		Name:         name,
-		StateDir:     stateDir,
-		Target:       args,
-		CopyUp:       copyUp,
-		Propagation:  f.propagation,
-		Namespaces:   namespaces,
-		Hostname:     f.hostname,
-		Reaper:       reaper,
-		IDMaps:       plan,
-		Debug:        f.debug,
-		ChildRoleEnv: roleEnv(roleChild),
+		ListenFDs: listenFDCount,
+		Name:      name,
+		StateDir:  stateDir,
+		// Under the default state root the directory is rkexec's, whoever made it.
+		StateDirOwned: f.stateDir == "",
+		Target:        args,
+		CopyUp:        copyUp,
+		Propagation:   f.propagation,
+		Namespaces:    namespaces,
+		Hostname:      f.hostname,
+		Reaper:        reaper,
+		IDMaps:        plan,
+		Debug:         f.debug,
+		ChildRoleEnv:  roleEnv(roleChild),
 		TargetEnv: []string{
 			envStateDir + "=" + stateDir,
 			envParentEUID + "=" + strconv.Itoa(os.Geteuid()),

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -52,8 +53,13 @@ func Run(opt Opt) int {
 	from := os.NewFile(wire.ChildFromParentFD, "from-parent")
 	to := os.NewFile(wire.ChildToParentFD, "to-parent")
 	c := &child{opt: opt, log: opt.NewLog(false), from: from, to: to}
+	// Opened by the parent outside the sandbox: a path would be resolved in the sandbox's mount
+	// namespace, where its root can mount or rename anything over it.
+	stateDir := os.NewFile(wire.ChildStateDirFD, "state-dir")
+	defer stateDir.Close()
 	// best effort: nobody is left to report to
-	c.removeStateDir = func() { _ = statedir.Remove(c.cfg.StateDir, c.cfg.StateDirCreated) }
+	c.removeStateDir = func() { _ = statedir.RemoveOwnFiles(stateDir, c.cfg.StateDir, c.cfg.StateDirCreated) }
+	c.parentExit = watchParent()
 	hello, err := wire.Expect(from, wire.ParentHello)
 	if err == nil && hello.Child == nil {
 		err = errors.New("ParentHello without the child's config")
@@ -76,7 +82,43 @@ type child struct {
 	proc *proctree.Proc
 	// removeStateDir cleans up after a parent that died without doing it.
 	removeStateDir func()
+	// parentExit is closed when the parent has exited (nil when that cannot be watched).
+	parentExit <-chan struct{}
 }
+
+// watchParent returns a channel closed when the parent exits, from a pidfd of it taken before the
+// sandbox runs anything: besides EOF on the pipe from the parent, which a process that got hold of
+// the pipe's write end could hold off. nil when the kernel has no pidfds (Linux < 5.3), or when the
+// parent is gone already (then EOF on the pipe tells).
+func watchParent() <-chan struct{} {
+	ppid := unix.Getppid()
+	pidfd, err := unix.PidfdOpen(ppid, 0)
+	if err != nil {
+		return nil
+	}
+	if unix.Getppid() != ppid {
+		// The parent died before the pidfd was taken: it may name another process.
+		unix.Close(pidfd)
+		return nil
+	}
+	exited := make(chan struct{})
+	go func() {
+		defer unix.Close(pidfd)
+		fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+		for {
+			_, err := unix.Poll(fds, -1)
+			if err == nil {
+				close(exited)
+				return
+			}
+			if !errors.Is(err, unix.EINTR) {
+				return // cannot watch: the pipe still tells
+			}
+		}
+	}()
+	return exited
+}
+
 
 // fail reports err to the parent, which prints it; the child itself stays quiet unless the parent is gone.
 func (c *child) fail(step string, err error) {
@@ -208,11 +250,18 @@ func (c *child) runTarget() int {
 		c.log.Debugf("telling the parent the target started: %v", err)
 	}
 	parentGone := make(chan struct{})
+	var gone sync.Once
 	go func() {
 		// The parent sends nothing more: this returns when it exits, and closes its end.
 		_, _ = io.Copy(io.Discard, c.from)
-		close(parentGone)
+		gone.Do(func() { close(parentGone) })
 	}()
+	if c.parentExit != nil {
+		go func() {
+			<-c.parentExit
+			gone.Do(func() { close(parentGone) })
+		}()
+	}
 	status, died := r.Wait(pid, nil, parentGone)
 	c.log.Debugf("target exited: code %d; killing what is left in the sandbox", status)
 	killSandbox(c.proc)

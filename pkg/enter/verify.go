@@ -1,11 +1,11 @@
 package enter
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -68,18 +68,21 @@ func (s *Sandbox) Namespaces() (map[string]string, error) {
 }
 
 // Pin checks that the sandbox whose state directory is dir (open), with lock file lock (open; nil
-// when there is none), is running, and opens its namespaces. pid, from the sandbox's state.json, is
-// a hint: the sandbox can write that file, and a pid can be reused, so everything that decides is
-// taken from the directory and the kernel:
+// when there is none), is running, and opens its namespaces. parentPID and pid, from the sandbox's
+// state.json, are hints: the sandbox can write that file, and a pid can be reused, so everything
+// that decides is taken from the directory and the kernel:
 //
-//   - the process holding the lock (flock, seen in /proc/locks) is in the caller's user namespace and
-//     holds dir open: it is the rkexec of this very directory, not of one whose lock was linked here;
-//   - pid is its child or grandchild (the child, or the init below it);
+//   - parentPID holds the lock (flock, seen in its /proc/PID/fdinfo: no scan of /proc/locks, which
+//     any process can make huge), is in the caller's user namespace and holds dir open: it is the
+//     rkexec of this very directory, not of one whose lock was linked here;
+//   - pid is the process the holder keeps a pidfd of (its fdinfo names it), and its grandchild (the
+//     target or the init, below rkexec's child, which lives in the caller's pid namespace);
 //   - pid's user namespace is a child of the caller's, owned by the caller, and its mount namespace is
 //     not the caller's;
-//   - pid is still the same process after its namespace files are open (pidfd, or its start time).
-func Pin(dir, lock *os.File, pid int) (*Sandbox, error) {
-	return hostProc().pin(dir, lock, pid)
+//   - pid is still the same process after its namespace files are open (pidfd, or its start time),
+//     and still the one the holder's pidfd names.
+func Pin(dir, lock *os.File, parentPID, pid int) (*Sandbox, error) {
+	return hostProc().pin(dir, lock, parentPID, pid)
 }
 
 // procFS is where the checks read the kernel's view: /proc, or a tree a test builds, and the
@@ -95,7 +98,7 @@ func (p procFS) path(elem ...string) string {
 	return filepath.Join(append([]string{p.root}, elem...)...)
 }
 
-func (p procFS) pin(dir, lock *os.File, pid int) (*Sandbox, error) {
+func (p procFS) pin(dir, lock *os.File, parentPID, pid int) (*Sandbox, error) {
 	if lock == nil {
 		return nil, errors.New("the sandbox is not running: its state directory has no lock")
 	}
@@ -103,7 +106,7 @@ func (p procFS) pin(dir, lock *os.File, pid int) (*Sandbox, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sandbox lock: %w", err)
 	}
-	holder, err := p.flockHolder(lockID)
+	holder, err := p.flockHolder(parentPID, lockID)
 	if err != nil {
 		return nil, err
 	}
@@ -120,11 +123,16 @@ func (p procFS) pin(dir, lock *os.File, pid int) (*Sandbox, error) {
 	if pid <= 0 {
 		return nil, errors.New("the sandbox's state.json names no sandbox process (is it still starting?)")
 	}
+	started := func() bool { return slices.Contains(p.pidfds(holder), pid) }
+	if !started() {
+		return nil, fmt.Errorf("process %d is not a sandbox of yours: rkexec %d, which holds the sandbox's lock, did not start it (state.json was changed?)", pid, holder)
+	}
 	same, err := p.pinProcess(pid)
 	if err != nil {
 		return nil, err
 	}
-	if pp := p.ppidOf(pid); pp != holder && (pp <= 0 || p.ppidOf(pp) != holder) {
+	// Not rkexec's child itself: it is in the caller's pid namespace.
+	if pp := p.ppidOf(pid); pp == holder || pp <= 0 || p.ppidOf(pp) != holder {
 		return nil, fmt.Errorf("process %d is not a sandbox of yours: it does not descend from rkexec %d, which holds the sandbox's lock (state.json was changed?)", pid, holder)
 	}
 	s := &Sandbox{PID: pid, Holder: holder}
@@ -161,7 +169,8 @@ func (p procFS) pin(dir, lock *os.File, pid int) (*Sandbox, error) {
 			}
 		}
 	}
-	if !same() {
+	// The holder's pidfd shows -1 once its process is gone: pid named it throughout.
+	if !same() || !started() {
 		s.Close()
 		return nil, fmt.Errorf("sandbox process %d ended while joining it", pid)
 	}
@@ -256,28 +265,67 @@ func (p procFS) startTime(pid int) string {
 	return strconv.FormatUint(st.StartTime, 10)
 }
 
-// flockHolder returns the pid of the process that holds the exclusive flock on the file lock, from
-// /proc/locks.
-func (p procFS) flockHolder(lock fileID) (int, error) {
-	want := fmt.Sprintf("%02x:%02x:%d", unix.Major(lock.dev), unix.Minor(lock.dev), lock.ino)
-	f, err := os.Open(p.path("locks"))
-	if err != nil {
-		return 0, fmt.Errorf("reading /proc/locks: %w", err)
+// flockHolder checks that process pid holds the exclusive flock on the file lock, from its fdinfo
+// ("lock:\t1: FLOCK  ADVISORY  WRITE PID MAJ:MIN:INODE 0 EOF" on the fd of the lock file), and returns
+// it. /proc/locks would name the holder without a hint, but any process can fill it with so many
+// locks that reading it takes seconds, and it is not read as one snapshot.
+func (p procFS) flockHolder(pid int, lock fileID) (int, error) {
+	notRunning := errors.New("the sandbox is not running: nobody holds its lock")
+	if pid <= 0 {
+		return 0, fmt.Errorf("%w (its state.json names no rkexec: is it still starting?)", notRunning)
 	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// "1: FLOCK  ADVISORY  WRITE 2345 fd:01:1234 0 EOF"; waiters have "->" after the number.
-		fields := strings.Fields(sc.Text())
-		if len(fields) < 6 || fields[1] != "FLOCK" || fields[3] != "WRITE" || fields[5] != want {
+	want := fmt.Sprintf("%02x:%02x:%d", unix.Major(lock.dev), unix.Minor(lock.dev), lock.ino)
+	fds := p.path(strconv.Itoa(pid), "fd")
+	entries, err := os.ReadDir(fds)
+	if err != nil {
+		return 0, notRunning
+	}
+	for _, e := range entries {
+		if id, err := identityOfPath(filepath.Join(fds, e.Name())); err != nil || id != lock {
 			continue
 		}
-		if pid, err := strconv.Atoi(fields[4]); err == nil && pid > 0 {
-			return pid, nil
+		b, err := os.ReadFile(p.path(strconv.Itoa(pid), "fdinfo", e.Name()))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			rest, ok := strings.CutPrefix(line, "lock:")
+			if !ok {
+				continue
+			}
+			// A waiter has "->" after the number, and does not match.
+			fields := strings.Fields(rest)
+			if len(fields) >= 6 && fields[1] == "FLOCK" && fields[3] == "WRITE" && fields[4] == strconv.Itoa(pid) && fields[5] == want {
+				return pid, nil
+			}
 		}
 	}
-	if err := sc.Err(); err != nil {
-		return 0, fmt.Errorf("reading /proc/locks: %w", err)
+	return 0, notRunning
+}
+
+// pidfds returns the pids of the living processes that process pid holds pidfds of (fdinfo "Pid:").
+func (p procFS) pidfds(pid int) []int {
+	fds := p.path(strconv.Itoa(pid), "fd")
+	entries, err := os.ReadDir(fds)
+	if err != nil {
+		return nil
 	}
-	return 0, errors.New("the sandbox is not running: nobody holds its lock")
+	var out []int
+	for _, e := range entries {
+		if link, err := os.Readlink(filepath.Join(fds, e.Name())); err != nil || !strings.Contains(link, "pidfd") {
+			continue
+		}
+		b, err := os.ReadFile(p.path(strconv.Itoa(pid), "fdinfo", e.Name()))
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "Pid:"); ok {
+				if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > 0 {
+					out = append(out, n)
+				}
+			}
+		}
+	}
+	return out
 }

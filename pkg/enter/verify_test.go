@@ -22,10 +22,15 @@ import (
 // and real processes for the sandbox (a pidfd pins it).
 
 // fakeHolder is the pid of the rkexec that holds the lock in the fake /proc; no process has it.
-const fakeHolder = 4000001
+// fakeChild is its child, the sandbox's parent.
+const (
+	fakeHolder = 4000001
+	fakeChild  = 4000002
+)
 
 // fixture is a fake /proc describing a running sandbox: a state directory and its lock, held by
-// fakeHolder, whose child is a real process in a user and mount namespace of its own.
+// fakeHolder, whose grandchild (through fakeChild) is a real process in a user and mount namespace of
+// its own, of which fakeHolder holds a pidfd.
 type fixture struct {
 	t         *testing.T
 	proc      string
@@ -59,8 +64,11 @@ func newFixture(t *testing.T) *fixture {
 	f.link("/proc/self/ns/user", strconv.Itoa(fakeHolder), "ns", "user")
 	f.link(state, strconv.Itoa(fakeHolder), "fd", "3")
 	f.link(f.lock.Name(), strconv.Itoa(fakeHolder), "fd", "4")
-	f.process(f.sandbox, fakeHolder, f.sandbox)
-	f.process(f.host, fakeHolder, f.host)
+	f.process(fakeChild, fakeHolder, f.host)
+	f.process(f.sandbox, fakeChild, f.sandbox)
+	f.process(f.host, fakeChild, f.host)
+	f.pidfd(5, fakeChild)
+	f.pidfd(6, f.sandbox)
 	return f
 }
 
@@ -104,14 +112,22 @@ func (f *fixture) write(content string, elem ...string) {
 	}
 }
 
-// lockedBy writes /proc/locks with the lock held by pid, in mode WRITE (flock LOCK_EX) or READ.
+// lockedBy writes fakeHolder's fdinfo of the lock (fd 4) with the lock held by pid, in mode WRITE
+// (flock LOCK_EX) or READ.
 func (f *fixture) lockedBy(pid int, mode string) {
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.lock.Fd()), &st); err != nil {
 		f.t.Fatal(err)
 	}
-	f.write(fmt.Sprintf("1: POSIX  ADVISORY  WRITE 77 00:01:2 0 EOF\n2: FLOCK  ADVISORY  %s %d %02x:%02x:%d 0 EOF\n",
-		mode, pid, unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino), "locks")
+	f.write(fmt.Sprintf("pos:\t0\nflags:\t02100002\nmnt_id:\t27\nino:\t%d\nlock:\t1: FLOCK  ADVISORY  %s %d %02x:%02x:%d 0 EOF\n",
+		st.Ino, mode, pid, unix.Major(st.Dev), unix.Minor(st.Dev), st.Ino), strconv.Itoa(fakeHolder), "fdinfo", "4")
+}
+
+// pidfd gives fakeHolder, as fd, a pidfd of pid (-1: of a process that is gone).
+func (f *fixture) pidfd(fd, pid int) {
+	f.link("anon_inode:[pidfd]", strconv.Itoa(fakeHolder), "fd", strconv.Itoa(fd))
+	f.write(fmt.Sprintf("pos:\t0\nflags:\t02000002\nmnt_id:\t4\nino:\t2\nPid:\t%d\nNSpid:\t%d\n", pid, pid),
+		strconv.Itoa(fakeHolder), "fdinfo", strconv.Itoa(fd))
 }
 
 // process describes pid in the fake /proc: its parent, and the namespaces of the real process nsOf.
@@ -128,7 +144,7 @@ func (f *fixture) process(pid, ppid, nsOf int) {
 }
 
 func (f *fixture) pin(pid int) (*Sandbox, error) {
-	return procFS{root: f.proc, euid: os.Geteuid()}.pin(f.dir, f.lock, pid)
+	return procFS{root: f.proc, euid: os.Geteuid()}.pin(f.dir, f.lock, fakeHolder, pid)
 }
 
 func TestPinAcceptsTheSandbox(t *testing.T) {
@@ -159,18 +175,6 @@ func TestPinAcceptsTheSandbox(t *testing.T) {
 	}
 }
 
-func TestPinAcceptsTheInitBelowTheChild(t *testing.T) {
-	f := newFixture(t)
-	const child = 4000002
-	f.process(child, fakeHolder, f.sandbox)
-	f.process(f.sandbox, child, f.sandbox)
-	s, err := f.pin(f.sandbox)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-}
-
 func TestPinWithoutTimeNamespaces(t *testing.T) {
 	f := newFixture(t)
 	os.Remove(filepath.Join(f.proc, strconv.Itoa(f.sandbox), "ns", "time"))
@@ -195,7 +199,15 @@ func TestPinRefuses(t *testing.T) {
 		want   string
 	}{
 		{"no lock file", func(f *fixture) int { f.lock = nil; return f.sandbox }, "has no lock"},
-		{"lock not held", func(f *fixture) int { f.write("", "locks"); return f.sandbox }, "nobody holds its lock"},
+		{"lock not held", func(f *fixture) int {
+			f.write("pos:\t0\n", strconv.Itoa(fakeHolder), "fdinfo", "4")
+			return f.sandbox
+		}, "nobody holds its lock"},
+		{"lock held by another process than the hint", func(f *fixture) int { f.lockedBy(4000008, "WRITE"); return f.sandbox }, "nobody holds its lock"},
+		{"lock fd is another file", func(f *fixture) int {
+			f.link(f.dir.Name(), strconv.Itoa(fakeHolder), "fd", "4")
+			return f.sandbox
+		}, "nobody holds its lock"},
 		{"lock held shared", func(f *fixture) int { f.lockedBy(fakeHolder, "READ"); return f.sandbox }, "nobody holds its lock"},
 		{"lock held from another user namespace", func(f *fixture) int {
 			// e.g. a process inside a sandbox, holding a lock file it planted
@@ -205,25 +217,31 @@ func TestPinRefuses(t *testing.T) {
 		{"lock holder gone", func(f *fixture) int {
 			os.RemoveAll(filepath.Join(f.proc, strconv.Itoa(fakeHolder)))
 			return f.sandbox
-		}, "not an rkexec of yours"},
+		}, "nobody holds its lock"},
 		{"lock holder runs another state directory", func(f *fixture) int {
 			// the lock was linked or moved here from another sandbox's directory
 			f.link(f.t.TempDir(), strconv.Itoa(fakeHolder), "fd", "3")
 			return f.sandbox
 		}, "runs another state directory"},
 		{"no pid in state.json", func(f *fixture) int { return 0 }, "names no sandbox process"},
-		{"pid not running", func(f *fixture) int { return 4000009 }, "sandbox process 4000009"},
+		{"pid not running", func(f *fixture) int { f.pidfd(7, 4000009); return 4000009 }, "sandbox process 4000009"},
+		{"pid the holder has no pidfd of", func(f *fixture) int { f.pidfd(6, f.host); return f.sandbox }, "did not start it"},
+		{"pid whose process is gone", func(f *fixture) int { f.pidfd(6, -1); return f.sandbox }, "did not start it"},
+		{"pid of rkexec's child", func(f *fixture) int {
+			// rkexec's child lives in the caller's pid namespace: --pidns would be escaped
+			f.process(f.sandbox, fakeHolder, f.sandbox)
+			return f.sandbox
+		}, "does not descend from rkexec"},
 		{"pid of another tree", func(f *fixture) int {
 			f.process(f.sandbox, 4000003, f.sandbox) // 4000003 has no stat: not the holder's child
 			return f.sandbox
 		}, "does not descend from rkexec"},
 		{"pid three levels down", func(f *fixture) int {
-			f.process(4000004, fakeHolder, f.sandbox)
-			f.process(4000005, 4000004, f.sandbox)
+			f.process(4000005, fakeChild, f.sandbox)
 			f.process(f.sandbox, 4000005, f.sandbox)
 			return f.sandbox
 		}, "does not descend from rkexec"},
-		{"pid in the caller's namespaces", func(f *fixture) int { return f.host }, "not in a sandbox"},
+		{"pid in the caller's namespaces", func(f *fixture) int { f.pidfd(6, f.host); return f.host }, "not in a sandbox"},
 		{"pid shares the caller's mount namespace", func(f *fixture) int {
 			f.link("/proc/self/ns/mnt", strconv.Itoa(f.sandbox), "ns", "mnt")
 			return f.sandbox
@@ -246,7 +264,7 @@ func TestPinRefuses(t *testing.T) {
 
 func TestPinRefusesAUserNamespaceOfAnotherOwner(t *testing.T) {
 	f := newFixture(t)
-	s, err := procFS{root: f.proc, euid: os.Geteuid() + 1}.pin(f.dir, f.lock, f.sandbox)
+	s, err := procFS{root: f.proc, euid: os.Geteuid() + 1}.pin(f.dir, f.lock, fakeHolder, f.sandbox)
 	if err == nil {
 		s.Close()
 		t.Fatal("pinned a sandbox whose user namespace another uid owns")

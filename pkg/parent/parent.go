@@ -33,6 +33,9 @@ type Opt struct {
 	Name string
 	// StateDir is the state directory, created if missing.
 	StateDir string
+	// StateDirOwned says the state directory is rkexec's (under the default state root): removed at
+	// the end even when a killed run left it.
+	StateDirOwned bool
 	// Target is the command to run and its arguments.
 	Target []string
 	// CopyUp lists directories to copy up (tmpfs+symlink).
@@ -98,7 +101,7 @@ func Run(opt Opt) (int, error) {
 	// handshake with it). Deferred first, so Stop runs after the state dir is released.
 	fwd := sigforward.Start()
 	defer fwd.Stop()
-	dir, err := statedir.Acquire(opt.StateDir)
+	dir, err := statedir.Acquire(opt.StateDir, opt.StateDirOwned)
 	if err != nil {
 		return 125, &Error{Code: 125, Step: "state dir", Err: err}
 	}
@@ -118,6 +121,9 @@ func Run(opt Opt) (int, error) {
 	fwd.SetTarget(s.child.Stage2PID, nil)
 	s.fwd = fwd
 	code, err := s.run()
+	if s.target != nil {
+		s.target.Close()
+	}
 	s.sweep()
 	return code, err
 }
@@ -136,6 +142,10 @@ type sandbox struct {
 	userNS *os.File
 	// childEnd is how the child ended; nil when it could not be waited for.
 	childEnd *os.ProcessState
+	// target is a pidfd of the process child_pid names, held while the sandbox runs: rkexec exec and
+	// info take the sandbox's process from it (its fdinfo), not from state.json, which the sandbox
+	// can rewrite.
+	target *os.File
 }
 
 // handshake is the parent's side of the conversation of package wire, over the message pipes.
@@ -171,7 +181,7 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 
 	// ExtraFiles start at fd 3, in the order of wire.ChildFromParentFD and the rest; the activation
 	// sockets (3 and up here) follow.
-	files := []*os.File{childR, childW, dir.LockFile()}
+	files := []*os.File{childR, childW, dir.LockFile(), dir.DirFile()}
 	for fd := 3; fd < 3+opt.ListenFDs; fd++ {
 		files = append(files, os.NewFile(uintptr(fd), "listen-fd-"+strconv.Itoa(fd)))
 	}
@@ -362,6 +372,16 @@ func (h *handshake) run() *Error {
 // ready records the ready sandbox, whose namespaces pid holds: state.json, then child_pid, for
 // which tools poll.
 func (s *sandbox) ready(pid int) error {
+	// The child's own child, which it reaps: its pid is not reused before the child has seen it exit,
+	// and the check after opening makes sure it is still that process. A target that exited already
+	// gets none: rkexec exec then finds nothing to join, which is true.
+	if pidfd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK); err == nil {
+		if st, err := s.proc.Stat(pid); err == nil && st.PPID == s.child.Stage2PID && !st.Exited() {
+			s.target = os.NewFile(uintptr(pidfd), "sandbox process")
+		} else {
+			unix.Close(pidfd)
+		}
+	}
 	state := statedir.State{
 		Name:      s.opt.Name,
 		StateDir:  s.dir.Path,

@@ -18,16 +18,21 @@ import (
 type Dir struct {
 	// Path is the directory, with no symlink in it (those of the given path are resolved).
 	Path string
-	// Created is true when rkexec made the directory, so removal takes the directory too.
+	// Created is true when the directory is rkexec's (it made it, or it is under the default state
+	// root), so removal takes the directory too.
 	Created bool
-	parent  *os.File // the directory holding it, for removing it by name
-	dir     *os.File // the directory itself: rkexec exec checks that the lock holder holds it
-	lock    *os.File
+	// dir is the directory itself: rkexec exec checks that the lock holder holds it open, and only
+	// it. The directory holding it is not kept open (the state root would pass that check for a lock
+	// linked into it); removal reaches it through "..".
+	dir  *os.File
+	lock *os.File
 }
 
 // Acquire creates (if needed) and locks the state directory path. A directory left by an rkexec that
-// was killed is reused: its lock is free, and its old files are removed.
-func Acquire(path string) (*Dir, error) {
+// was killed is reused: its lock is free, and its old files are removed. owned says the directory is
+// rkexec's whoever made it (it is under the default state root): a reused one is then removed at the
+// end like a created one; else (a --state-dir) only what rkexec made is.
+func Acquire(path string, owned bool) (*Dir, error) {
 	if !filepath.IsAbs(path) {
 		return nil, fmt.Errorf("state dir %q must be an absolute path", path)
 	}
@@ -39,16 +44,17 @@ func Acquire(path string) (*Dir, error) {
 	if err != nil {
 		return nil, fmt.Errorf("state dir %s: %w", path, err)
 	}
-	d := &Dir{Path: filepath.Join(parentPath, filepath.Base(path)), parent: parent}
+	defer parent.Close()
+	d := &Dir{Path: filepath.Join(parentPath, filepath.Base(path))}
 	base := filepath.Base(path)
+	made := false
 	if err := unix.Mkdirat(int(parent.Fd()), base, 0o700); err == nil {
-		d.Created = true
+		made = true
 	} else if !errors.Is(err, unix.EEXIST) {
-		parent.Close()
 		return nil, fmt.Errorf("creating state dir %s: %w", path, err)
 	}
 	fail := func(err error) (*Dir, error) {
-		if d.Created {
+		if made {
 			_ = unix.Unlinkat(int(parent.Fd()), base, unix.AT_REMOVEDIR) // empty still; the first error is reported
 		}
 		d.close()
@@ -78,13 +84,14 @@ func Acquire(path string) (*Dir, error) {
 	}
 	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
 		f.Close()
-		d.Created = false // someone else's
+		made = false // someone else's
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			return fail(fmt.Errorf("state dir %s is %w", path, ErrInUse))
 		}
 		return fail(fmt.Errorf("locking %s: %w", filepath.Join(d.Path, LockFile), err))
 	}
 	d.lock = f
+	d.Created = made || owned
 	// Files of a killed rkexec that used this directory before.
 	for _, name := range ownFiles() {
 		if err := unlinkAt(d.dir, name); err != nil {
@@ -97,6 +104,10 @@ func Acquire(path string) (*Dir, error) {
 
 // LockFile returns the open lock file, for handing to the child so the lock lives as long as it does.
 func (d *Dir) LockFile() *os.File { return d.lock }
+
+// DirFile returns the open directory, for handing to the child, which cleans up through it after a
+// parent that was killed (RemoveOwnFiles).
+func (d *Dir) DirFile() *os.File { return d.dir }
 
 // Join returns the path of a file in the directory.
 func (d *Dir) Join(name string) string { return filepath.Join(d.Path, name) }
@@ -120,44 +131,64 @@ func (d *Dir) WriteState(s State) error {
 func (d *Dir) Release() error {
 	var err error
 	if d.dir != nil {
-		err = removeDir(d.parent, filepath.Base(d.Path), d.dir, d.Path, d.Created)
+		err = removeDir(d.dir, d.Path, d.Created)
 	}
 	d.close()
 	return err
 }
 
 func (d *Dir) close() {
-	for _, f := range []*os.File{d.lock, d.dir, d.parent} {
+	for _, f := range []*os.File{d.lock, d.dir} {
 		if f != nil {
 			f.Close()
 		}
 	}
-	d.lock, d.dir, d.parent = nil, nil, nil
+	d.lock, d.dir = nil, nil
 }
 
-// Remove removes the files rkexec writes in the state directory path, and the directory with all in
-// it when rkexec created it (created). The child uses it after a parent that was killed. path is
-// Dir.Path: a symlink in it now was planted, and nothing is removed.
-func Remove(path string, created bool) error {
-	parent, err := openNoFollow(filepath.Dir(path))
+// RemoveOwnFiles removes, from the state directory open as dir (Dir.DirFile, at path), the files
+// rkexec writes and the lock, then, when created, the directory itself if it is then empty and still
+// named by its name in its parent. The child uses it after a parent that was killed: dir was opened
+// by the parent, outside the sandbox, so neither a mount in the sandbox's namespace nor a rename of
+// the path redirects it to another directory, and a file rkexec did not make is never removed.
+func RemoveOwnFiles(dir *os.File, path string, created bool) error {
+	var errs []error
+	for _, n := range append(ownFiles(), LockFile) {
+		if err := unlinkAt(dir, n); err != nil {
+			errs = append(errs, fmt.Errorf("removing %s: %w", filepath.Join(path, n), err))
+		}
+	}
+	if len(errs) > 0 || !created {
+		return errors.Join(errs...)
+	}
+	if _, err := dir.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("removing state dir %s: %w", path, err)
+	}
+	if left, err := dir.Readdirnames(1); err != nil && err != io.EOF {
+		return fmt.Errorf("removing state dir %s: %w", path, err)
+	} else if len(left) > 0 {
+		return fmt.Errorf("state dir %s holds files rkexec did not make: left for rkexec ps --prune", path)
+	}
+	return removeSelf(dir, path)
+}
+
+// removeSelf removes the empty directory dir from its parent (through ".."), if the name it had
+// there still is dir.
+func removeSelf(dir *os.File, path string) error {
+	parent, err := openDirAt(dir, "..", filepath.Dir(path))
 	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil // removed by someone else
+		}
 		return fmt.Errorf("removing state dir %s: %w", path, err)
 	}
 	defer parent.Close()
-	dir, err := openDirAt(parent, filepath.Base(path), path)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		return fmt.Errorf("removing state dir: %w", err)
-	}
-	defer dir.Close()
-	return removeDir(parent, filepath.Base(path), dir, path, created)
+	return removeIfSame(parent, filepath.Base(path), dir, path)
 }
 
-// removeDir empties dir (found as name in parent, at path) of rkexec's files, or of everything when
-// all is set, in which case it removes dir too, if name still is dir.
-func removeDir(parent *os.File, name string, dir *os.File, path string, all bool) error {
+// removeDir empties dir (at path) of rkexec's files, or of everything when all is set, in which case
+// it removes dir too, if its name in its parent still is dir.
+func removeDir(dir *os.File, path string, all bool) error {
 	if !all {
 		var errs []error
 		for _, n := range append(ownFiles(), LockFile) {
@@ -170,7 +201,7 @@ func removeDir(parent *os.File, name string, dir *os.File, path string, all bool
 	if err := removeContents(dir, path); err != nil {
 		return fmt.Errorf("removing state dir %s: %w", path, err)
 	}
-	return removeIfSame(parent, name, dir, path)
+	return removeSelf(dir, path)
 }
 
 // removeIfSame removes the empty directory name in parent if it is dir (open).

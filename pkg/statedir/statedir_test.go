@@ -13,14 +13,14 @@ import (
 
 func TestAcquireLocksAndReleaseRemovesCreatedDir(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "sb")
-	d, err := Acquire(path)
+	d, err := Acquire(path, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Fatalf("state dir mode: %v %v", fi, err)
 	}
-	if _, err := Acquire(path); !errors.Is(err, ErrInUse) {
+	if _, err := Acquire(path, false); !errors.Is(err, ErrInUse) {
 		t.Fatalf("second acquire: %v, want ErrInUse", err)
 	}
 	if !alive(t, path) {
@@ -41,7 +41,7 @@ func TestAcquireGivenDirKeepsItAndReusesStaleFiles(t *testing.T) {
 	path := t.TempDir()
 	os.WriteFile(filepath.Join(path, ChildPIDFile), []byte("123"), 0o444)
 	os.WriteFile(filepath.Join(path, "user-file"), nil, 0o600)
-	d, err := Acquire(path)
+	d, err := Acquire(path, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,13 +77,13 @@ func TestAcquireRefusesSymlinksAndSharedDirs(t *testing.T) {
 	os.Mkdir(real, 0o700)
 	link := filepath.Join(base, "link")
 	os.Symlink(real, link)
-	if _, err := Acquire(link); err == nil || !strings.Contains(err.Error(), "symlink") {
+	if _, err := Acquire(link, false); err == nil || !strings.Contains(err.Error(), "symlink") {
 		t.Fatalf("symlink: %v", err)
 	}
 	shared := filepath.Join(base, "shared")
 	os.Mkdir(shared, 0o777)
 	os.Chmod(shared, 0o777)
-	if _, err := Acquire(shared); err == nil || !strings.Contains(err.Error(), "writable by others") {
+	if _, err := Acquire(shared, false); err == nil || !strings.Contains(err.Error(), "writable by others") {
 		t.Fatalf("0777 dir: %v", err)
 	}
 }
@@ -235,7 +235,7 @@ func TestPruneRemovesOnlyRkexecsFiles(t *testing.T) {
 
 	// A held lock: not pruned.
 	mk("live", map[string]string{LockFile: ""})
-	d, err := Acquire(filepath.Join(root, "live"))
+	d, err := Acquire(filepath.Join(root, "live"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +253,7 @@ func TestReleaseWorksOnTheDirectoryItCreated(t *testing.T) {
 	os.Mkdir(root, 0o700)
 	os.MkdirAll(filepath.Join(victim, "x"), 0o700)
 	plant(t, filepath.Join(victim, "x"), map[string]string{"keep": "x", StateFile: "victim's"})
-	d, err := Acquire(filepath.Join(root, "x"))
+	d, err := Acquire(filepath.Join(root, "x"), false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,8 +11,11 @@ const (
 	ChildToParentFD = 4
 	// ChildLockFD is the state directory's lock, held while the child lives.
 	ChildLockFD = 5
+	// ChildStateDirFD is the state directory, opened by the parent outside the sandbox: the child
+	// cleans up through it after a parent that was killed, whatever the sandbox mounted or renamed.
+	ChildStateDirFD = 6
 	// ChildListenFD is the first of ChildConfig.ListenFDs systemd activation sockets.
-	ChildListenFD = 6
+	ChildListenFD = 7
 )
 
 // ChildConfig is what the parent tells the child, in ParentHello.
@@ -39,7 +42,8 @@ type ChildConfig struct {
 	ListenFDs int `json:"listen_fds,omitempty"`
 	// Propagation is the mount propagation of / ("rprivate", "rslave", ...).
 	Propagation string `json:"propagation"`
-	// StateDir is the sandbox's state directory; StateDirCreated says whether rkexec made it.
+	// StateDir is the sandbox's state directory (at ChildStateDirFD); StateDirCreated says whether it
+	// is rkexec's, to be removed at the end.
 	StateDir        string `json:"state_dir"`
 	StateDirCreated bool   `json:"state_dir_created"`
 	// Debug turns on debug logging.
