@@ -119,7 +119,6 @@ func watchParent() <-chan struct{} {
 	return exited
 }
 
-
 // fail reports err to the parent, which prints it; the child itself stays quiet unless the parent is gone.
 func (c *child) fail(step string, err error) {
 	code := 125
