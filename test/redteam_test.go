@@ -180,3 +180,120 @@ func TestRealRootNoSurvivorWhenTheParentsPipeIsHeld(t *testing.T) {
 	}
 	noProcessesLeft(t, marker)
 }
+
+// execIntoHostPidNS: in a --pidns sandbox, the sandbox's root unmounts the init's /proc (the
+// host's lies under it), finds rkexec's child, which lives in your pid namespace, and names it in
+// state.json; rkexec exec then refuses, and runs nothing in your pid namespace.
+func execIntoHostPidNS(t *testing.T) {
+	s := startSandbox(t, "p", "--pidns")
+	s.inside(t, `
+umount /proc
+init=$(sed -n 's/.*"child_pid": \([0-9]*\).*/\1/p' "$RKEXEC_STATE_DIR/state.json")
+child=$(awk '/^PPid/{print $2}' /proc/$init/status)
+grep -q 'rkexec:child' /proc/$child/status
+sed "s/\"child_pid\": $init/\"child_pid\": $child/" "$RKEXEC_STATE_DIR/state.json" > "$RKEXEC_STATE_DIR/new"
+mv "$RKEXEC_STATE_DIR/new" "$RKEXEC_STATE_DIR/state.json"
+printf %s "$child" > "$RKEXEC_STATE_DIR/child_pid"`)
+	res := s.exec(t, "p", "--", "readlink", "/proc/self/ns/pid")
+	if host := nsLink(t, os.Getpid(), "pid"); strings.Contains(res.Stdout, host) {
+		t.Fatalf("rkexec exec ran in your pid namespace %s", host)
+	}
+	wantExit(t, res, 125)
+	oneErrorLine(t, res, "sandbox \"p\"")
+}
+
+func TestExecNotRedirectedIntoTheHostPidNamespace(t *testing.T) {
+	t.Parallel()
+	execIntoHostPidNS(t)
+}
+
+// TestRealRootExecNotRedirectedIntoTheHostPidNamespace: as real root, who may open the namespaces
+// of rkexec's non-dumpable child.
+func TestRealRootExecNotRedirectedIntoTheHostPidNamespace(t *testing.T) {
+	t.Parallel()
+	requireRoot(t)
+	execIntoHostPidNS(t)
+}
+
+// TestExecNotRedirectedThroughTheStateRoot: from inside sandbox a, link sandbox b's lock into the
+// state root itself and copy b's state.json there; rkexec exec and info of the state root's path
+// refuse, and never reach b.
+func TestExecNotRedirectedThroughTheStateRoot(t *testing.T) {
+	t.Parallel()
+	private := t.TempDir()
+	a := startSandbox(t, "a")
+	b := startSandbox(t, "b")
+	b.inside(t, `mount -t tmpfs tmpfs "$2" && echo secret-of-b > "$2/marker"`, private)
+	a.inside(t, `ln "$1/b/lock" "$1/lock"; cp "$1/b/state.json" "$1/b/child_pid" "$1/"`)
+	root := filepath.Join(a.runtimeDir, "rkexec")
+	res := rkexecOpts(t, a.opts(), "exec", root, "--", "cat", filepath.Join(private, "marker"))
+	if strings.Contains(res.Stdout, "secret-of-b") {
+		t.Fatalf("rkexec exec of the state root ran in sandbox b: stdout %q", res.Stdout)
+	}
+	wantExit(t, res, 125)
+	info := rkexecOpts(t, a.opts(), "info", root)
+	if strings.Contains(info.Stdout, nsLink(t, b.childPID, "mnt")) {
+		t.Errorf("rkexec info of the state root shows sandbox b's mount namespace: %s", info.Stdout)
+	}
+	wantExit(t, info, 125)
+}
+
+// TestLockFloodHidesNoSandbox: a process of yours holds thousands of flocks, some released and
+// taken again all the time (any local process can fill /proc/locks); ps, info and exec still find
+// the running sandbox, every time.
+func TestLockFloodHidesNoSandbox(t *testing.T) {
+	t.Parallel()
+	s := startSandbox(t, "f")
+	dir := t.TempDir()
+	const n, churn = 15000, 2000
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil || rl.Cur < n+500 {
+		t.Fatalf("RLIMIT_NOFILE %d: %d fds are needed for the locks (%v)", rl.Cur, n+500, err)
+	}
+	files := make([]*os.File, n)
+	for i := range files {
+		f, err := os.Create(filepath.Join(dir, strconv.Itoa(i)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+			t.Fatal(err)
+		}
+		files[i] = f
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			for _, f := range files[:churn] {
+				_ = unix.Flock(int(f.Fd()), unix.LOCK_UN)
+			}
+			for _, f := range files[:churn] {
+				_ = unix.Flock(int(f.Fd()), unix.LOCK_EX)
+			}
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	for i := range 10 {
+		res := s.exec(t, "f", "--", "true")
+		if res.ExitCode != 0 {
+			t.Errorf("exec %d under a lock flood: exit code %d; stderr: %s", i, res.ExitCode, res.Stderr)
+		}
+		info := rkexecOpts(t, s.opts(), "info", "f")
+		if info.ExitCode != 0 {
+			t.Errorf("info %d under a lock flood: exit code %d; stderr: %s", i, info.ExitCode, info.Stderr)
+		}
+	}
+	for _, e := range psJSON(t, s.runtimeDir) {
+		if e.Name == "f" && !e.Alive {
+			t.Errorf("ps under a lock flood: f is not running: %+v", e)
+		}
+	}
+}
