@@ -304,3 +304,102 @@ func TestCheckRoot(t *testing.T) {
 		t.Errorf("Root with XDG_RUNTIME_DIR: %s", got)
 	}
 }
+
+func TestAcquireOwnedRemovesAReusedDir(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sb")
+	if err := os.Mkdir(path, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(path, LockFile), nil, 0o600) // left by a killed run
+	d, err := Acquire(path, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !d.Created {
+		t.Error("a reused dir under the default root is not rkexec's")
+	}
+	if err := d.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("reused state dir left behind: %v", err)
+	}
+}
+
+// TestRemoveOwnFilesFollowsTheDescriptor: the child's clean-up removes rkexec's files from the
+// directory it was given open, whatever now has its name, and the directory only if its name still
+// names it and nothing else is in it.
+func TestRemoveOwnFilesFollowsTheDescriptor(t *testing.T) {
+	setup := func(t *testing.T) (root, path string, d *Dir) {
+		root = t.TempDir()
+		path = filepath.Join(root, "sb")
+		d, err := Acquire(path, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.close() })
+		if err := d.WriteState(State{Name: "sb"}); err != nil {
+			t.Fatal(err)
+		}
+		return root, path, d
+	}
+	victim := func(t *testing.T, dir string) {
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range []string{LockFile, StateFile, "keep"} {
+			if err := os.WriteFile(filepath.Join(dir, n), []byte("precious"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	kept := func(t *testing.T, dir string) {
+		for _, n := range []string{LockFile, StateFile, "keep"} {
+			if b, err := os.ReadFile(filepath.Join(dir, n)); err != nil || string(b) != "precious" {
+				t.Errorf("%s removed: %q %v", filepath.Join(dir, n), b, err)
+			}
+		}
+	}
+	t.Run("in place", func(t *testing.T) {
+		_, path, d := setup(t)
+		if err := RemoveOwnFiles(d.DirFile(), path, true); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := os.Lstat(path); !errors.Is(err, os.ErrNotExist) {
+			t.Fatalf("state dir left: %v", err)
+		}
+	})
+	t.Run("renamed, another dir in its place", func(t *testing.T) {
+		root, path, d := setup(t)
+		if err := os.Rename(path, filepath.Join(root, "moved")); err != nil {
+			t.Fatal(err)
+		}
+		victim(t, path)
+		if err := RemoveOwnFiles(d.DirFile(), path, true); err == nil {
+			t.Error("no error for a directory replaced under its name")
+		}
+		kept(t, path)
+		if left, _ := os.ReadDir(filepath.Join(root, "moved")); len(left) != 0 {
+			t.Errorf("rkexec's files left in the moved dir: %v", left)
+		}
+	})
+	t.Run("a file rkexec did not make", func(t *testing.T) {
+		_, path, d := setup(t)
+		os.WriteFile(filepath.Join(path, "keep"), nil, 0o600)
+		if err := RemoveOwnFiles(d.DirFile(), path, true); err == nil || !strings.Contains(err.Error(), "did not make") {
+			t.Errorf("error %v, want one saying the directory holds files rkexec did not make", err)
+		}
+		if left, _ := os.ReadDir(path); len(left) != 1 || left[0].Name() != "keep" {
+			t.Errorf("left %v, want only keep", left)
+		}
+	})
+	t.Run("not created", func(t *testing.T) {
+		_, path, d := setup(t)
+		if err := RemoveOwnFiles(d.DirFile(), path, false); err != nil {
+			t.Fatal(err)
+		}
+		if left, err := os.ReadDir(path); err != nil || len(left) != 0 {
+			t.Errorf("given dir: %v %v, want it kept, empty", left, err)
+		}
+	})
+}
