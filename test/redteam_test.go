@@ -281,7 +281,7 @@ func TestLockFloodHidesNoSandbox(t *testing.T) {
 		}
 	}()
 	defer func() { close(stop); <-done }()
-	for i := range 10 {
+	for i := range 20 {
 		res := s.exec(t, "f", "--", "true")
 		if res.ExitCode != 0 {
 			t.Errorf("exec %d under a lock flood: exit code %d; stderr: %s", i, res.ExitCode, res.Stderr)
