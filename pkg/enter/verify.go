@@ -276,9 +276,10 @@ func (p procFS) flockHolder(pid int, lock fileID) (int, error) {
 	}
 	want := fmt.Sprintf("%02x:%02x:%d", unix.Major(lock.dev), unix.Minor(lock.dev), lock.ino)
 	fds := p.path(strconv.Itoa(pid), "fd")
+	notHeld := fmt.Errorf("%w (not by process %d, the rkexec its state.json names)", notRunning, pid)
 	entries, err := os.ReadDir(fds)
 	if err != nil {
-		return 0, notRunning
+		return 0, notHeld
 	}
 	for _, e := range entries {
 		if id, err := identityOfPath(filepath.Join(fds, e.Name())); err != nil || id != lock {
@@ -300,7 +301,7 @@ func (p procFS) flockHolder(pid int, lock fileID) (int, error) {
 			}
 		}
 	}
-	return 0, notRunning
+	return 0, notHeld
 }
 
 // pidfds returns the pids of the living processes that process pid holds pidfds of (fdinfo "Pid:").
