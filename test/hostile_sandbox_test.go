@@ -1,6 +1,6 @@
 package test
 
-// Attacks of a sandbox's root on rkexec's bookkeeping after a red-team review: the parent is yours
+// Attacks of a sandbox's root on rkexec's bookkeeping: the parent is yours
 // outside, so the sandbox's root can SIGKILL it; the state directories are yours, so it can mount,
 // rename and link in them; and any process can fill /proc/locks.
 
