@@ -8,10 +8,12 @@
 package nettest
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"runtime"
+	"sync"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -24,7 +26,9 @@ type NetNS struct {
 	// Path names the namespace (/proc/PID/task/TID/ns/net) while it lives.
 	Path string
 	reqs chan func()
-	done chan struct{}
+	quit chan struct{} // closed by Close
+	once sync.Once
+	done chan struct{} // closed when the thread has gone
 }
 
 // New creates a namespace, with lo down, and closes it at the end of the test.
@@ -33,7 +37,7 @@ func New(t testing.TB) *NetNS {
 	if os.Geteuid() != 0 {
 		testenv.Missing(t, "root, to create network namespaces in a unit test")
 	}
-	n := &NetNS{reqs: make(chan func()), done: make(chan struct{})}
+	n := &NetNS{reqs: make(chan func()), quit: make(chan struct{}), done: make(chan struct{})}
 	errc := make(chan error, 1)
 	go func() {
 		// The thread is never unlocked: it leaves the namespace by exiting with the goroutine.
@@ -45,8 +49,13 @@ func New(t testing.TB) *NetNS {
 		}
 		n.Path = fmt.Sprintf("/proc/%d/task/%d/ns/net", os.Getpid(), unix.Gettid())
 		errc <- nil
-		for f := range n.reqs {
-			f()
+		for {
+			select {
+			case f := <-n.reqs:
+				f()
+			case <-n.quit:
+				return
+			}
 		}
 	}()
 	if err := <-errc; err != nil {
@@ -56,11 +65,18 @@ func New(t testing.TB) *NetNS {
 	return n
 }
 
-// Do runs f inside the namespace and returns its error.
+// ErrClosed is Do's error after Close.
+var ErrClosed = errors.New("nettest: namespace closed")
+
+// Do runs f inside the namespace and returns its error (ErrClosed once the namespace is closed).
 func (n *NetNS) Do(f func() error) error {
 	errc := make(chan error, 1)
-	n.reqs <- func() { errc <- f() }
-	return <-errc
+	select {
+	case n.reqs <- func() { errc <- f() }:
+		return <-errc
+	case <-n.quit:
+		return ErrClosed
+	}
 }
 
 // Listen creates a listener inside the namespace.
@@ -86,11 +102,6 @@ func (n *NetNS) Dial(network, addr string) (net.Conn, error) {
 
 // Close ends the thread and with it the namespace (once its sockets are closed too).
 func (n *NetNS) Close() {
-	select {
-	case <-n.done:
-		return
-	default:
-	}
-	close(n.reqs)
+	n.once.Do(func() { close(n.quit) })
 	<-n.done
 }
