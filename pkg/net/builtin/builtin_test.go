@@ -334,7 +334,7 @@ func TestBindErrors(t *testing.T) {
 	if l, _ := s.parent.ListPorts(context.Background()); len(l) != 0 {
 		t.Fatalf("failed adds left ports: %v", l)
 	}
-	msg := bindError(sp, &os.SyscallError{Syscall: "bind", Err: syscall.EACCES})
+	msg := portspec.BindError(sp, "x", &os.SyscallError{Syscall: "bind", Err: syscall.EACCES})
 	if !strings.Contains(msg.Error(), "ip_unprivileged_port_start") {
 		t.Fatalf("privileged port message: %v", msg)
 	}

@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 
 	rkapi "github.com/rootless-containers/rootlesskit/v2/pkg/api"
 	"github.com/rootless-containers/rootlesskit/v2/pkg/port"
@@ -141,7 +140,7 @@ func bind(sp port.Spec) (*os.File, error) {
 	if strings.HasPrefix(sp.Proto, "tcp") {
 		l, err := lc.Listen(context.Background(), sp.Proto, addr)
 		if err != nil {
-			return nil, bindError(sp, err)
+			return nil, portspec.BindError(sp, addr, err)
 		}
 		defer l.Close()
 		f, err := l.(*net.TCPListener).File()
@@ -152,7 +151,7 @@ func bind(sp port.Spec) (*os.File, error) {
 	}
 	c, err := lc.ListenPacket(context.Background(), sp.Proto, addr)
 	if err != nil {
-		return nil, bindError(sp, err)
+		return nil, portspec.BindError(sp, addr, err)
 	}
 	defer c.Close()
 	f, err := c.(*net.UDPConn).File()
@@ -160,22 +159,4 @@ func bind(sp port.Spec) (*os.File, error) {
 		return nil, fmt.Errorf("socket %s: %w", addr, err)
 	}
 	return f, nil
-}
-
-// bindError says why a host port cannot be bound, and what to do.
-func bindError(sp port.Spec, err error) error {
-	addr := portspec.HostAddr(sp)
-	switch {
-	case errors.Is(err, syscall.EADDRINUSE):
-		return fmt.Errorf("host port %s/%s is in use: pick another port or stop what holds it", addr, sp.Proto)
-	case errors.Is(err, syscall.EACCES):
-		start := "1024"
-		if b, rerr := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start"); rerr == nil {
-			start = strings.TrimSpace(string(b))
-		}
-		return fmt.Errorf("host port %s/%s is privileged (below net.ipv4.ip_unprivileged_port_start=%s): use a port from %s up, or lower it with sysctl -w net.ipv4.ip_unprivileged_port_start=%d", addr, sp.Proto, start, start, sp.ParentPort)
-	case errors.Is(err, syscall.EADDRNOTAVAIL):
-		return fmt.Errorf("host address %s is not on this host: %w", sp.ParentIP, err)
-	}
-	return fmt.Errorf("binding host port %s/%s: %w", addr, sp.Proto, err)
 }

@@ -11,7 +11,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
+	"syscall"
 
 	"github.com/rootless-containers/rootlesskit/v2/pkg/port"
 	"github.com/rootless-containers/rootlesskit/v2/pkg/port/portutil"
@@ -110,4 +112,21 @@ func isProto(p string) bool {
 		}
 	}
 	return false
+}
+
+// BindError says why the host address addr of sp cannot be bound, and what to do about it.
+func BindError(sp port.Spec, addr string, err error) error {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("host port %s/%s is in use: pick another port or stop what holds it", addr, sp.Proto)
+	case errors.Is(err, syscall.EACCES):
+		start := "1024"
+		if b, rerr := os.ReadFile("/proc/sys/net/ipv4/ip_unprivileged_port_start"); rerr == nil {
+			start = strings.TrimSpace(string(b))
+		}
+		return fmt.Errorf("host port %s/%s is privileged (below net.ipv4.ip_unprivileged_port_start=%s): use a port from %s up, or lower it with sysctl -w net.ipv4.ip_unprivileged_port_start=%d", addr, sp.Proto, start, start, sp.ParentPort)
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return fmt.Errorf("host address %s is not on this host: %w", addr, err)
+	}
+	return fmt.Errorf("binding host port %s/%s: %w", addr, sp.Proto, err)
 }
