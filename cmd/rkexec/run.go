@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
 	"github.com/rkexec/rkexec/pkg/child"
@@ -41,6 +42,9 @@ type runFlags struct {
 	hostname    string
 	// allowTIOCSTI leaves ioctl TIOCSTI/TIOCLINUX to the command.
 	allowTIOCSTI bool
+	net          netFlags
+	// flags is the flag set, to tell a flag given from its default.
+	flags *pflag.FlagSet
 }
 
 // usageError is a command-line mistake; the message ends with where to find help.
@@ -50,7 +54,7 @@ type usageError struct{ error }
 func execute(args []string) int {
 	f := &runFlags{}
 	root := newRootCommand(f)
-	root.AddCommand(newPsCommand(), newInfoCommand(), newExecCommand())
+	root.AddCommand(newPsCommand(), newInfoCommand(), newExecCommand(), newPortCommand())
 	root.SetArgs(args)
 	code := 0
 	root.RunE = func(_ *cobra.Command, args []string) error {
@@ -119,6 +123,8 @@ failed, 126 when COMMAND cannot be executed, 127 when it is not found.`,
 	fl.StringVar(&f.copyUpMode, "copy-up-mode", "tmpfs+symlink", "copy-up mode [tmpfs+symlink]")
 	fl.StringVar(&f.propagation, "propagation", "rprivate", "mount propagation of / [rprivate, private, rslave, slave, rshared, shared]")
 	fl.BoolVar(&f.allowTIOCSTI, "allow-tiocsti", false, "let the command push input into its terminal with ioctl TIOCSTI/TIOCLINUX (blocked by default: a sandboxed process could type commands into your shell)")
+	addNetFlags(fl, &f.net)
+	f.flags = fl
 	fl.StringVar(&f.subidSource, "subid-source", "auto", "source of subordinate ids: dynamic runs getsubids, static reads /etc/subuid and /etc/subgid [auto, dynamic, static]")
 	return root
 }
@@ -160,6 +166,10 @@ func runMain(f *runFlags, args []string) (int, error) {
 	if err != nil {
 		return 125, usageError{err}
 	}
+	netOpt, err := checkNet(&f.net, f.flags)
+	if err != nil {
+		return 125, usageError{err}
+	}
 	name, stateDir, err := resolveStateDir(f)
 	if err != nil {
 		return 125, usageError{err}
@@ -193,6 +203,7 @@ func runMain(f *runFlags, args []string) (int, error) {
 		AllowTIOCSTI: f.allowTIOCSTI,
 		Log:          log,
 		Stderr:       os.Stderr,
+		Net:          netOpt,
 	})
 }
 

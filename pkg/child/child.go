@@ -84,6 +84,8 @@ type child struct {
 	removeStateDir func()
 	// parentExit is closed when the parent has exited (nil when that cannot be watched).
 	parentExit <-chan struct{}
+	// network is what NetworkConfigured said; nil for the host's network.
+	network *wire.Network
 }
 
 // watchParent returns a channel closed when the parent exits, from a pidfd of it taken before the
@@ -142,6 +144,10 @@ func (c *child) run() int {
 	if code, ok := c.handshake(c.setUp); !ok {
 		return code
 	}
+	if err := c.setUpNetwork(); err != nil {
+		c.fail("network", err)
+		return 125
+	}
 	return c.runTarget()
 }
 
@@ -163,8 +169,14 @@ func (c *child) handshake(setUp func() (step string, err error)) (int, bool) {
 	if err := wire.Send(c.to, &wire.Message{Name: wire.UserNSReady}); err != nil {
 		return c.lost("user namespace", err), false
 	}
-	if _, err := wire.Expect(c.from, wire.NetworkConfigured); err != nil {
+	nm, err := wire.Expect(c.from, wire.NetworkConfigured)
+	if err != nil {
 		return c.lost("network", err), false
+	}
+	c.network = nm.Network
+	if err := c.startPortDriver(); err != nil {
+		c.fail("ports", err)
+		return 125, false
 	}
 	if _, err := wire.Expect(c.from, wire.PortDriverReady); err != nil {
 		return c.lost("ports", err), false

@@ -64,6 +64,8 @@ type Opt struct {
 	Log Logger
 	// Stderr receives the one-line warning about a degraded id map.
 	Stderr io.Writer
+	// Net is the sandbox's own network; nil for the host's (see network.go).
+	Net *NetOpt
 }
 
 // Logger is what the parent logs with; cmd/rkexec passes its logrus logger.
@@ -120,6 +122,7 @@ func Run(opt Opt) (int, error) {
 	}
 	fwd.SetTarget(s.child.Stage2PID, nil)
 	s.fwd = fwd
+	defer s.net.close()
 	code, err := s.run()
 	if s.target != nil {
 		s.target.Close()
@@ -146,6 +149,8 @@ type sandbox struct {
 	// info take the sandbox's process from it (its fdinfo), not from state.json, which the sandbox
 	// can rewrite.
 	target *os.File
+	// net is the sandbox's network (a no-op for the host's).
+	net *network
 }
 
 // handshake is the parent's side of the conversation of package wire, over the message pipes.
@@ -162,6 +167,9 @@ type handshake struct {
 	stderr  io.Writer
 	// ready records the ready sandbox (state.json, child_pid) with the pid that holds its namespaces.
 	ready func(pid int) error
+	// network starts the network driver (nil for the host network); ports, the port driver.
+	network func() (*wire.Network, error)
+	ports   func() (map[string]string, error)
 }
 
 // start creates the child through nsexec, in a new user and mount namespace whose id maps are written
@@ -244,13 +252,25 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 	if opt.Debug {
 		nscfg.Debug = func(msg string) { opt.Log.Debugf("%s", msg) }
 	}
+	nw := &network{opt: &NetOpt{Driver: NetHost}, dir: dir, log: opt.Log}
+	if opt.Net != nil {
+		if nw, cmd.ExtraFiles, err = newNetwork(opt.Net, dir, opt.Log, cmd.ExtraFiles); err != nil {
+			parentW.Close()
+			parentR.Close()
+			proc.Close()
+			return nil, &Error{Code: 125, Step: "network", Err: err}
+		}
+		nscfg.Unshare |= unix.CLONE_NEWNET
+	}
 	p, err := nsenter.Start(cmd, nscfg, writeMaps)
+	nw.childStarted()
 	if err == nil && userNS == nil {
 		err = errors.New("nsexec did not ask for the id maps of the new user namespace")
 		_ = p.Kill() // then reaped: nothing of it may be left
 		_, _ = p.Wait()
 	}
 	if err != nil {
+		nw.close()
 		parentW.Close()
 		parentR.Close()
 		proc.Close()
@@ -263,11 +283,15 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 		return nil, diagnoseCloneError(err, readSysctl)
 	}
 	opt.Log.Debugf("child started: pid %d, id maps written with %s", p.Stage2PID, opt.IDMaps.Method)
-	s := &sandbox{opt: opt, dir: dir, child: p, proc: proc, userNS: userNS}
+	s := &sandbox{opt: opt, dir: dir, child: p, proc: proc, userNS: userNS, net: nw}
 	s.hs = handshake{
 		cfg: cfg, toChild: parentW, fromChild: parentR,
 		extraNS: opt.Namespaces != 0, warning: opt.IDMaps.Warning, stderr: opt.Stderr,
 		ready: s.ready,
+	}
+	if opt.Net != nil {
+		s.hs.network = func() (*wire.Network, error) { return nw.configure(p.Stage2PID) }
+		s.hs.ports = nw.publish
 	}
 	return s, nil
 }
@@ -342,10 +366,24 @@ func (h *handshake) run() *Error {
 	if _, err := wire.Expect(h.fromChild, wire.UserNSReady); err != nil {
 		return stepError("user namespace", err)
 	}
-	if err := wire.Send(h.toChild, &wire.Message{Name: wire.NetworkConfigured}); err != nil {
+	var network *wire.Network
+	if h.network != nil {
+		var err error
+		if network, err = h.network(); err != nil {
+			return stepError("network", err)
+		}
+	}
+	if err := wire.Send(h.toChild, &wire.Message{Name: wire.NetworkConfigured, Network: network}); err != nil {
 		return stepError("network", err)
 	}
-	if err := wire.Send(h.toChild, &wire.Message{Name: wire.PortDriverReady}); err != nil {
+	var ports map[string]string
+	if h.ports != nil {
+		var err error
+		if ports, err = h.ports(); err != nil {
+			return stepError("ports", err)
+		}
+	}
+	if err := wire.Send(h.toChild, &wire.Message{Name: wire.PortDriverReady, PortDriver: ports}); err != nil {
 		return stepError("ports", err)
 	}
 	started, err := wire.Expect(h.fromChild, wire.TargetStarted)
@@ -388,8 +426,14 @@ func (s *sandbox) ready(pid int) error {
 		ParentPID: os.Getpid(),
 		ChildPID:  pid,
 		Command:   s.opt.Target,
-		Network:   "host",
+		Network:   s.net.opt.Driver,
+		Ports:     s.net.portStrings(),
 		Started:   time.Now().UTC(),
+	}
+	if s.opt.Net != nil {
+		if err := s.net.serveAPI(pid); err != nil {
+			return err
+		}
 	}
 	if err := s.dir.WriteState(state); err != nil {
 		return err

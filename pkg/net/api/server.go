@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -30,6 +29,7 @@ import (
 	"github.com/rootless-containers/rootlesskit/v2/pkg/port"
 
 	"github.com/rkexec/rkexec/pkg/net/portspec"
+	"github.com/rkexec/rkexec/pkg/net/unixsock"
 )
 
 // MaxBody bounds a request body.
@@ -216,13 +216,13 @@ func Serve(path string, b *Backend) (*Server, error) {
 			return nil, fmt.Errorf("removing the stale API socket: %w", err)
 		}
 	}
-	l, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	l, err := unixsock.Listen(path)
 	if err != nil {
 		return nil, fmt.Errorf("API socket: %w", err)
 	}
-	l.SetUnlinkOnClose(true)
 	if err := os.Chmod(path, 0o600); err != nil {
 		l.Close()
+		os.Remove(path)
 		return nil, fmt.Errorf("API socket: %w", err)
 	}
 	s := &Server{path: path, done: make(chan error, 1), srv: &http.Server{

@@ -1,12 +1,15 @@
 package slirp
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"time"
+
+	"github.com/rkexec/rkexec/pkg/net/unixsock"
 )
 
 // HostFwd is one port forwarding of slirp4netns's API (add_hostfwd, list_hostfwd).
@@ -114,7 +117,9 @@ func (a *API) call(req request, ret any) error {
 	if timeout == 0 {
 		timeout = 10 * time.Second
 	}
-	c, err := net.DialTimeout("unix", a.Socket, timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c, err := unixsock.DialContext(ctx, a.Socket)
 	if err != nil {
 		return fmt.Errorf("slirp4netns %s: %w", req.Execute, err)
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
@@ -151,7 +152,9 @@ func (o *Options) args() ([]string, Network, error) {
 		if !f.APISocket {
 			return nil, n, fmt.Errorf("%s does not support --api-socket", o.Binary)
 		}
-		args = append(args, "--api-socket", o.APISocket)
+		// Relative to its working directory, the socket's: a socket address holds 107 bytes, and
+		// a state directory's path may be longer.
+		args = append(args, "--api-socket", filepath.Base(o.APISocket))
 	}
 	if n.Sandbox {
 		args = append(args, "--enable-sandbox")
@@ -237,6 +240,9 @@ func Start(o Options) (*Process, error) {
 	cmd := exec.Command(o.Binary, args...)
 	cmd.Env = []string{}
 	cmd.Dir = "/"
+	if o.APISocket != "" {
+		cmd.Dir = filepath.Dir(o.APISocket)
+	}
 	cmd.Stdout = log
 	cmd.Stderr = io.MultiWriter(log, p.stderr)
 	cmd.ExtraFiles = []*os.File{readyW, exitR}

@@ -269,7 +269,7 @@ func TestArgs(t *testing.T) {
 			"--configure --mtu 65520 --ready-fd 3 --exit-fd 4 42 tap0"},
 		{"all", Options{Features: all, Target: Target{NetNS: "/n", UserNS: "/u"}, IfName: "eth0", MTU: 1500, CIDR: cidr,
 			DisableHostLoopback: true, IPv6: true, Sandbox: False, Seccomp: False, APISocket: "/s"},
-			"--configure --mtu 1500 --ready-fd 3 --exit-fd 4 --cidr 192.168.7.0/24 --disable-host-loopback --api-socket /s --enable-ipv6 --userns-path=/u --netns-type=path /n eth0"},
+			"--configure --mtu 1500 --ready-fd 3 --exit-fd 4 --cidr 192.168.7.0/24 --disable-host-loopback --api-socket s --enable-ipv6 --userns-path=/u --netns-type=path /n eth0"},
 		{"sandbox true unsupported", Options{Features: old, Target: Target{PID: 1}, Sandbox: True}, "!--slirp4netns-sandbox"},
 		{"seccomp true without kernel", Options{Features: &Features{Configure: true, Seccomp: true}, Target: Target{PID: 1}, Seccomp: True}, "!--slirp4netns-seccomp"},
 		{"ipv6 unsupported", Options{Features: old, Target: Target{PID: 1}, IPv6: true}, "!--ipv6"},

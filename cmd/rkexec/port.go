@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"text/tabwriter"
+	"time"
+
+	"github.com/rootless-containers/rootlesskit/v2/pkg/api/client"
+	"github.com/spf13/cobra"
+
+	"github.com/rkexec/rkexec/pkg/net/portspec"
+	"github.com/rkexec/rkexec/pkg/net/unixsock"
+	"github.com/rkexec/rkexec/pkg/parent"
+)
+
+func newPortCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "port",
+		Short: "Publish, list and remove a running sandbox's ports (through its api.sock)",
+		Args:  argsUsage(0, 0),
+	}
+	cmd.AddCommand(&cobra.Command{
+		Use:     "add NAME|STATE_DIR SPEC",
+		Short:   "Publish a port, e.g. rkexec port add web 127.0.0.1:8080:80/tcp",
+		Args:    argsUsage(2, 2),
+		Example: "  rkexec port add web 127.0.0.1:8080:80/tcp\n  rkexec port add web [::1]:8443:127.0.0.1:443/tcp",
+		RunE: func(c *cobra.Command, args []string) error {
+			sp, err := portspec.Parse(args[1])
+			if err != nil {
+				return usageError{err}
+			}
+			pm, err := portClient(args[0])
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			st, err := pm.PortManager().AddPort(ctx, sp)
+			if err != nil {
+				return fmt.Errorf("port add %s: %w", args[1], err)
+			}
+			fmt.Fprintln(c.OutOrStdout(), st.ID)
+			return nil
+		},
+	}, &cobra.Command{
+		Use:     "ls NAME|STATE_DIR",
+		Aliases: []string{"list"},
+		Short:   "List the published ports",
+		Args:    argsUsage(1, 1),
+		RunE: func(c *cobra.Command, args []string) error {
+			pm, err := portClient(args[0])
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			list, err := pm.PortManager().ListPorts(ctx)
+			if err != nil {
+				return fmt.Errorf("port ls: %w", err)
+			}
+			w := tabwriter.NewWriter(c.OutOrStdout(), 0, 8, 2, ' ', 0)
+			fmt.Fprintln(w, "ID\tPROTO\tHOST\tCHILD")
+			for _, st := range list {
+				sp := st.Spec
+				child := strconv.Itoa(sp.ChildPort)
+				if sp.ChildIP != "" {
+					child = sp.ChildIP + ":" + child
+				}
+				fmt.Fprintf(w, "%d\t%s\t%s\t%s\n", st.ID, sp.Proto, portspec.HostAddr(sp), child)
+			}
+			return w.Flush()
+		},
+	}, &cobra.Command{
+		Use:     "rm NAME|STATE_DIR ID",
+		Aliases: []string{"remove"},
+		Short:   "Remove a published port",
+		Args:    argsUsage(2, 2),
+		RunE: func(c *cobra.Command, args []string) error {
+			id, err := strconv.Atoi(args[1])
+			if err != nil || id <= 0 {
+				return usageError{fmt.Errorf("invalid port id %q: give the number rkexec port ls shows", args[1])}
+			}
+			pm, err := portClient(args[0])
+			if err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := pm.PortManager().RemovePort(ctx, id); err != nil {
+				return fmt.Errorf("port rm %d: %w", id, err)
+			}
+			return nil
+		},
+	})
+	return cmd
+}
+
+// portClient connects to the sandbox's API socket.
+func portClient(name string) (client.Client, error) {
+	box, err := findSandbox(name)
+	if err != nil {
+		return nil, err
+	}
+	if !box.Alive {
+		return nil, fmt.Errorf("sandbox %s is not running", box.Name)
+	}
+	sock := filepath.Join(box.StateDir, parent.APISocket)
+	if _, err := os.Lstat(sock); err != nil {
+		return nil, fmt.Errorf("sandbox %s has no API socket (it was started without --net): %w", box.Name, err)
+	}
+	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		return unixsock.DialContext(ctx, sock)
+	}}}
+	return client.NewWithHTTPClient(hc), nil
+}

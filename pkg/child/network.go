@@ -1,0 +1,135 @@
+package child
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/rkexec/rkexec/pkg/net/builtin"
+	"github.com/rkexec/rkexec/pkg/net/netconf"
+)
+
+// The opaque keys of wire.Network the parent sets (package parent's Opaque* constants).
+const (
+	opaqueBuiltinFD  = "builtin_fd"
+	opaqueResolvConf = "resolv_conf"
+	opaqueHosts      = "hosts"
+)
+
+// startPortDriver starts the builtin port driver's child half, when the parent asked for it, before
+// the parent publishes the first port: the child half answers from its own goroutines.
+func (c *child) startPortDriver() error {
+	if c.network == nil || c.network.Opaque[opaqueBuiltinFD] == "" {
+		return nil
+	}
+	fd, err := strconv.Atoi(c.network.Opaque[opaqueBuiltinFD])
+	if err != nil || fd < 3 {
+		return fmt.Errorf("bad builtin port driver fd %q", c.network.Opaque[opaqueBuiltinFD])
+	}
+	d, err := builtin.NewChild(os.NewFile(uintptr(fd), "builtin-ports"), builtin.ChildOptions{Log: logLines{c.log}})
+	if err != nil {
+		return err
+	}
+	go func() {
+		if err := d.Serve(); err != nil {
+			c.log.Debugf("builtin port driver: %v", err)
+		}
+	}()
+	return nil
+}
+
+// setUpNetwork configures the sandbox's own network namespace from NetworkConfigured: lo up, the
+// interface as the driver described it (slirp4netns configured it already: this only checks and
+// completes), resolv.conf and hosts, and a sysfs of this namespace on /sys.
+func (c *child) setUpNetwork() error {
+	n := c.network
+	if n == nil {
+		return nil // the host's network
+	}
+	if err := netconf.LoopbackUp(); err != nil {
+		return err
+	}
+	if n.Dev != "" {
+		ip := net.ParseIP(n.IP)
+		if ip == nil || n.Netmask <= 0 || n.Netmask > 32 {
+			return fmt.Errorf("bad address %s/%d for %s", n.IP, n.Netmask, n.Dev)
+		}
+		ifc := netconf.Interface{Name: n.Dev, Addr: &net.IPNet{IP: ip, Mask: net.CIDRMask(n.Netmask, 32)}, Gateway: net.ParseIP(n.Gateway), MTU: n.MTU}
+		if err := netconf.Apply(ifc); err != nil {
+			return err
+		}
+	}
+	for src, dst := range map[string]string{n.Opaque[opaqueResolvConf]: "/etc/resolv.conf", n.Opaque[opaqueHosts]: "/etc/hosts"} {
+		if src == "" {
+			continue
+		}
+		if err := c.bindEtc(src, dst); err != nil {
+			return err
+		}
+	}
+	if err := mountSysfs(); err != nil {
+		return err
+	}
+	c.log.Debugf("network ready inside: %s %s/%d via %s", n.Dev, n.IP, n.Netmask, n.Gateway)
+	return nil
+}
+
+// bindEtc bind-mounts src over dst. A copied-up /etc holds symlinks to the originals: the symlink is
+// replaced by an empty file to mount on, so the original stays untouched. Without copy-up, the mount
+// goes where dst leads, in this mount namespace only.
+func (c *child) bindEtc(src, dst string) error {
+	fi, err := os.Lstat(dst)
+	switch {
+	case err == nil && fi.Mode()&os.ModeSymlink != 0 && slices.Contains(c.cfg.CopyUp, filepath.Dir(dst)):
+		if err := os.Remove(dst); err != nil {
+			return fmt.Errorf("replacing the copied-up %s: %w", dst, err)
+		}
+		fallthrough
+	case errors.Is(err, os.ErrNotExist):
+		f, cerr := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY, 0o644)
+		if cerr != nil {
+			return fmt.Errorf("creating %s to mount on: %w (try --copy-up=%s)", dst, cerr, filepath.Dir(dst))
+		}
+		f.Close()
+	case err != nil:
+		return fmt.Errorf("%s: %w", dst, err)
+	}
+	if err := unix.Mount(src, dst, "", unix.MS_BIND, ""); err != nil {
+		return fmt.Errorf("bind-mounting %s over %s: %w", src, dst, err)
+	}
+	return nil
+}
+
+// mountSysfs mounts a sysfs of the sandbox's network namespace on /sys, so /sys/class/net shows its
+// interfaces. The cgroup file system under it is kept: detached first, then moved back on top.
+func mountSysfs() error {
+	cg, err := unix.OpenTree(unix.AT_FDCWD, "/sys/fs/cgroup", unix.OPEN_TREE_CLONE|unix.OPEN_TREE_CLOEXEC|unix.AT_RECURSIVE)
+	if err != nil {
+		cg = -1 // no cgroup file system mounted there, or a kernel without open_tree: nothing to keep
+	} else {
+		defer unix.Close(cg)
+	}
+	if err := unix.Mount("sysfs", "/sys", "sysfs", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
+		return fmt.Errorf("mounting a sysfs of the new network namespace on /sys: %w", err)
+	}
+	if cg >= 0 {
+		if err := unix.MoveMount(cg, "", unix.AT_FDCWD, "/sys/fs/cgroup", unix.MOVE_MOUNT_F_EMPTY_PATH); err != nil {
+			return fmt.Errorf("putting /sys/fs/cgroup back over the new /sys: %w", err)
+		}
+	}
+	return nil
+}
+
+// logLines sends the port driver's lines to the debug log.
+type logLines struct{ log Logger }
+
+func (l logLines) Write(p []byte) (int, error) {
+	l.log.Debugf("builtin port driver: %s", p)
+	return len(p), nil
+}

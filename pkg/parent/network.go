@@ -1,0 +1,245 @@
+package parent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	rkapi "github.com/rootless-containers/rootlesskit/v2/pkg/api"
+	"github.com/rootless-containers/rootlesskit/v2/pkg/port"
+
+	"github.com/rkexec/rkexec/pkg/net/api"
+	"github.com/rkexec/rkexec/pkg/net/builtin"
+	"github.com/rkexec/rkexec/pkg/net/portspec"
+	"github.com/rkexec/rkexec/pkg/net/slirp"
+	"github.com/rkexec/rkexec/pkg/net/slirpport"
+	"github.com/rkexec/rkexec/pkg/statedir"
+	"github.com/rkexec/rkexec/pkg/wire"
+)
+
+// Network and port driver names, as RootlessKit spells them.
+const (
+	NetHost        = "host"
+	NetNone        = "none"
+	NetSlirp4netns = "slirp4netns"
+	PortsNone      = "none"
+	PortsBuiltin   = builtin.Name
+	PortsSlirp     = slirpport.Name
+)
+
+// Names of the files the network puts in the state directory.
+const (
+	APISocket   = "api.sock"
+	SlirpSocket = "slirp4netns.sock"
+	ResolvConf  = "resolv.conf"
+	Hosts       = "hosts"
+)
+
+// Opaque keys of wire.Network (NetworkConfigured) that the child reads.
+const (
+	// OpaqueDriver is the network driver's name.
+	OpaqueDriver = "driver"
+	// OpaqueBuiltinFD is the child's fd of the builtin port driver's control socket.
+	OpaqueBuiltinFD = "builtin_fd"
+	// OpaqueResolvConf and OpaqueHosts are the files to bind-mount over /etc's.
+	OpaqueResolvConf = "resolv_conf"
+	OpaqueHosts      = "hosts"
+)
+
+// NetOpt configures the sandbox's own network namespace; nil in Opt keeps the host's.
+type NetOpt struct {
+	// Driver is NetNone or NetSlirp4netns.
+	Driver string
+	// Slirp configures slirp4netns: Binary, Features, MTU, CIDR, IfName, DisableHostLoopback, IPv6,
+	// Sandbox, Seccomp (the target, API socket and log are filled in here).
+	Slirp slirp.Options
+	// PortDriver is PortsNone (or empty), PortsBuiltin or PortsSlirp.
+	PortDriver string
+	// Publish are the ports to publish before the command starts.
+	Publish []port.Spec
+	// Version is rkexec's version, reported by the API socket.
+	Version string
+}
+
+// network is the parent's side of a sandbox's network: slirp4netns, the port driver, the API server.
+type network struct {
+	opt     *NetOpt
+	dir     *statedir.Dir
+	log     Logger
+	slirp   *slirp.Process
+	ports   api.PortDriver
+	builtin *builtin.Parent
+	// builtinChild is the child's end of the builtin driver's control socket until the child started.
+	builtinChild *os.File
+	builtinFD    int
+	info         *rkapi.NetworkDriverInfo
+	api          *api.Server
+}
+
+// newNetwork prepares what the child must inherit (the builtin driver's socket, appended to files).
+func newNetwork(opt *NetOpt, dir *statedir.Dir, log Logger, files []*os.File) (*network, []*os.File, error) {
+	n := &network{opt: opt, dir: dir, log: log, info: &rkapi.NetworkDriverInfo{Driver: opt.Driver}}
+	if opt.PortDriver == PortsBuiltin {
+		pf, cf, err := builtin.SocketPair()
+		if err != nil {
+			return nil, nil, err
+		}
+		if n.builtin, err = builtin.NewParent(pf); err != nil {
+			cf.Close()
+			return nil, nil, err
+		}
+		n.ports = n.builtin
+		n.builtinChild = cf
+		n.builtinFD = 3 + len(files)
+		files = append(files, cf)
+	}
+	return n, files, nil
+}
+
+// childStarted drops the parent's copy of what the child inherited.
+func (n *network) childStarted() {
+	if n.builtinChild != nil {
+		n.builtinChild.Close()
+		n.builtinChild = nil
+	}
+}
+
+// configure starts the network driver for the child pid and says what the child is to set up inside.
+func (n *network) configure(pid int) (*wire.Network, error) {
+	w := &wire.Network{Opaque: map[string]string{OpaqueDriver: n.opt.Driver}}
+	if n.builtin != nil {
+		w.Opaque[OpaqueBuiltinFD] = strconv.Itoa(n.builtinFD)
+	}
+	if n.opt.Driver != NetSlirp4netns {
+		return w, nil
+	}
+	o := n.opt.Slirp
+	o.Target = slirp.Target{PID: pid}
+	o.APISocket = n.dir.Join(SlirpSocket)
+	o.Log = logWriter{n.log}
+	p, err := slirp.Start(o)
+	if err != nil {
+		return nil, err
+	}
+	n.slirp = p
+	nw := p.Network
+	ones, _ := nw.CIDR.Mask.Size()
+	w.Dev, w.IP, w.Netmask, w.Gateway, w.MTU = nw.IfName, nw.IP.String(), ones, nw.Gateway.String(), nw.MTU
+	for _, d := range nw.DNS {
+		w.DNS = append(w.DNS, d.String())
+	}
+	n.info.ChildIP, n.info.DNS = nw.IP, nw.DNS
+	n.log.Debugf("slirp4netns pid %d: %s %s/%d via %s, mtu %d, sandbox %v, seccomp %v", p.Pid(), nw.IfName, nw.IP, ones, nw.Gateway, nw.MTU, nw.Sandbox, nw.Seccomp)
+	if err := n.writeEtc(w, nw); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// writeEtc writes resolv.conf and hosts for the namespace in the state directory.
+func (n *network) writeEtc(w *wire.Network, nw slirp.Network) error {
+	var rc strings.Builder
+	for _, d := range nw.DNS {
+		fmt.Fprintf(&rc, "nameserver %s\n", d)
+	}
+	hostname, _ := os.Hostname() // without one, only localhost is named
+	hosts := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+	if hostname != "" {
+		hosts += fmt.Sprintf("%s\t%s\n", nw.IP, hostname)
+	}
+	for name, body := range map[string]string{ResolvConf: rc.String(), Hosts: hosts} {
+		if err := os.WriteFile(n.dir.Join(name), []byte(body), 0o644); err != nil {
+			return fmt.Errorf("writing %s: %w", name, err)
+		}
+	}
+	w.Opaque[OpaqueResolvConf] = n.dir.Join(ResolvConf)
+	w.Opaque[OpaqueHosts] = n.dir.Join(Hosts)
+	return nil
+}
+
+// publish starts the port driver and publishes opt.Publish; any failure fails the run.
+func (n *network) publish() (map[string]string, error) {
+	switch n.opt.PortDriver {
+	case PortsSlirp:
+		if n.slirp == nil {
+			return nil, errors.New("--port-driver=slirp4netns needs --net=slirp4netns")
+		}
+		n.ports = slirpport.New(n.dir.Join(SlirpSocket))
+	case PortsBuiltin, PortsNone, "":
+	default:
+		return nil, fmt.Errorf("unknown port driver %q", n.opt.PortDriver)
+	}
+	if n.ports == nil && len(n.opt.Publish) > 0 {
+		return nil, errors.New("-p needs a port driver (--port-driver=builtin or slirp4netns)")
+	}
+	for _, sp := range n.opt.Publish {
+		if _, err := n.ports.AddPort(context.Background(), sp); err != nil {
+			return nil, fmt.Errorf("-p %s: %w", portspec.String(sp), err)
+		}
+	}
+	return map[string]string{"driver": n.opt.PortDriver}, nil
+}
+
+// serveAPI starts the API socket, once the sandbox's pid is known.
+func (n *network) serveAPI(childPID int) error {
+	b := &api.Backend{StateDir: n.dir.Path, ChildPID: childPID, Version: n.opt.Version, Network: netInfo{n.info}}
+	if n.ports != nil {
+		b.Ports = n.ports
+	}
+	s, err := api.Serve(n.dir.Join(APISocket), b)
+	if err != nil {
+		return err
+	}
+	n.api = s
+	return nil
+}
+
+// portStrings lists the published ports for state.json.
+func (n *network) portStrings() []string {
+	if n.ports == nil {
+		return nil
+	}
+	list, _ := n.ports.ListPorts(context.Background()) // both drivers list from memory, without error
+	var out []string
+	for _, st := range list {
+		out = append(out, portspec.String(st.Spec))
+	}
+	return out
+}
+
+// close stops everything, in reverse order; it may be called more than once.
+func (n *network) close() {
+	n.childStarted()
+	if n.api != nil {
+		if err := n.api.Close(); err != nil {
+			n.log.Warnf("closing the API socket: %v", err)
+		}
+		n.api = nil
+	}
+	if n.builtin != nil {
+		n.builtin.Close()
+	}
+	if n.slirp != nil {
+		if err := n.slirp.Close(); err != nil {
+			n.log.Warnf("stopping slirp4netns: %v", err)
+		}
+		n.slirp = nil
+	}
+}
+
+type netInfo struct{ info *rkapi.NetworkDriverInfo }
+
+func (i netInfo) Info(context.Context) (*rkapi.NetworkDriverInfo, error) { return i.info, nil }
+
+// logWriter sends slirp4netns's output to the debug log, a line at a time.
+type logWriter struct{ log Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		w.log.Debugf("slirp4netns: %s", line)
+	}
+	return len(p), nil
+}
