@@ -258,18 +258,19 @@ func TestResolvConfAndHosts(t *testing.T) {
 func TestPublishedPorts(t *testing.T) {
 	t.Parallel()
 	v6 := hostHasIPv6Loopback()
-	for _, driver := range []string{"builtin", "slirp4netns"} {
-		t.Run(driver, func(t *testing.T) {
+	for _, tc := range []struct{ net, driver string }{{"slirp4netns", "builtin"}, {"slirp4netns", "slirp4netns"}, {"none", "builtin"}} {
+		driver := tc.driver
+		t.Run(tc.net+"-"+driver, func(t *testing.T) {
 			t.Parallel()
 			tp, up := freeHostPort(t), freeHostPort(t)
-			flags := []string{"--net=slirp4netns", "--port-driver=" + driver,
+			flags := []string{"--net=" + tc.net, "--port-driver=" + driver,
 				fmt.Sprintf("-p=127.0.0.1:%d:80/tcp", tp), fmt.Sprintf("-p=127.0.0.1:%d:53/udp", up)}
 			var t6, t64 int
 			if driver == "builtin" && v6 {
 				t6, t64 = freeHostPort(t), freeHostPort(t)
 				flags = append(flags, fmt.Sprintf("-p=[::1]:%d:80/tcp6", t6), fmt.Sprintf("-p=[::1]:%d:127.0.0.1:80/tcp", t64))
 			}
-			startServerSandbox(t, "pub-"+driver, flags...)
+			startServerSandbox(t, "pub-"+tc.net+"-"+driver, flags...)
 			tcpAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(tp))
 			udpAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(up))
 			if driver == "builtin" {
@@ -318,6 +319,18 @@ func TestPortCommandAndAPISocket(t *testing.T) {
 			wantExit(t, res, 0)
 			id := strings.TrimSpace(res.Stdout)
 			tcpPeerSeen(t, "", addr)
+			// ps and info show the network and the port added at run time.
+			spec := fmt.Sprintf("127.0.0.1:%d:80/tcp", hp)
+			res = rkexec(t, "ps")
+			wantExit(t, res, 0)
+			if !strings.Contains(res.Stdout, "slirp4netns") || !strings.Contains(res.Stdout, spec) {
+				t.Errorf("ps does not show the network and %s:\n%s", spec, res.Stdout)
+			}
+			res = rkexec(t, "info", name)
+			wantExit(t, res, 0)
+			if !strings.Contains(res.Stdout, `"network": "slirp4netns"`) || !strings.Contains(res.Stdout, spec) {
+				t.Errorf("info does not show the network and %s:\n%s", spec, res.Stdout)
+			}
 			res = rkexec(t, "port", "ls", name)
 			wantExit(t, res, 0)
 			if !strings.Contains(res.Stdout, id+" ") || !strings.Contains(res.Stdout, addr) {
@@ -356,6 +369,32 @@ func TestPortCommandAndAPISocket(t *testing.T) {
 				t.Fatal(err)
 			}
 			eventually(t, 5*time.Second, 20*time.Millisecond, func() error { return refused(t, addr) })
+
+			// Bad requests get a clear 4xx; the socket serves on.
+			hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return unixsock.DialContext(ctx, sock)
+			}}}
+			for _, bad := range []struct {
+				body string
+				code int
+			}{
+				{`{"proto":`, 400},
+				{`{"proto":"tcp","parentPort":1,"childPort":1,"bogus":1}`, 400},
+				{`{"proto":"tcp","parentIP":"127.0.0.1","parentPort":` + strconv.Itoa(hp) + `,"childPort":80}{}`, 400},
+				{`{"proto":"` + strings.Repeat("x", 1<<20) + `"}`, 413},
+			} {
+				resp, err := hc.Post("http://rkexec/v1/ports", "application/json", strings.NewReader(bad.body))
+				if err != nil {
+					t.Fatalf("POST: %v", err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != bad.code {
+					t.Errorf("POST %.40q: %d, want %d", bad.body, resp.StatusCode, bad.code)
+				}
+			}
+			if list, err := c.PortManager().ListPorts(ctx); err != nil || len(list) != 0 {
+				t.Fatalf("after bad requests: %+v %v", list, err)
+			}
 		})
 	}
 }

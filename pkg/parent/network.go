@@ -183,11 +183,12 @@ func (n *network) publish() (map[string]string, error) {
 	return map[string]string{"driver": n.opt.PortDriver}, nil
 }
 
-// serveAPI starts the API socket, once the sandbox's pid is known.
-func (n *network) serveAPI(childPID int) error {
+// serveAPI starts the API socket, once the sandbox's pid is known; changed is called after each
+// port added or removed through it.
+func (n *network) serveAPI(childPID int, changed func()) error {
 	b := &api.Backend{StateDir: n.dir.Path, ChildPID: childPID, Version: n.opt.Version, Network: netInfo{n.info}}
 	if n.ports != nil {
-		b.Ports = n.ports
+		b.Ports = recording{n.ports, changed}
 	}
 	s, err := api.Serve(n.dir.Join(APISocket), b)
 	if err != nil {
@@ -228,6 +229,28 @@ func (n *network) close() {
 		}
 		n.slirp = nil
 	}
+}
+
+// recording calls changed after every successful change of the ports.
+type recording struct {
+	api.PortDriver
+	changed func()
+}
+
+func (r recording) AddPort(ctx context.Context, sp port.Spec) (*port.Status, error) {
+	st, err := r.PortDriver.AddPort(ctx, sp)
+	if err == nil {
+		r.changed()
+	}
+	return st, err
+}
+
+func (r recording) RemovePort(ctx context.Context, id int) error {
+	err := r.PortDriver.RemovePort(ctx, id)
+	if err == nil {
+		r.changed()
+	}
+	return err
 }
 
 type netInfo struct{ info *rkapi.NetworkDriverInfo }
