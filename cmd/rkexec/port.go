@@ -2,11 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strconv"
 	"text/tabwriter"
 	"time"
@@ -15,7 +15,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/rkexec/rkexec/pkg/net/portspec"
-	"github.com/rkexec/rkexec/pkg/net/unixsock"
 	"github.com/rkexec/rkexec/pkg/parent"
 )
 
@@ -35,10 +34,11 @@ func newPortCommand() *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
-			pm, err := portClient(args[0])
+			pm, done, err := portClient(args[0])
 			if err != nil {
 				return err
 			}
+			defer done()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			st, err := pm.PortManager().AddPort(ctx, sp)
@@ -54,10 +54,11 @@ func newPortCommand() *cobra.Command {
 		Short:   "List the published ports",
 		Args:    argsUsage(1, 1),
 		RunE: func(c *cobra.Command, args []string) error {
-			pm, err := portClient(args[0])
+			pm, done, err := portClient(args[0])
 			if err != nil {
 				return err
 			}
+			defer done()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			list, err := pm.PortManager().ListPorts(ctx)
@@ -86,10 +87,11 @@ func newPortCommand() *cobra.Command {
 			if err != nil || id <= 0 {
 				return usageError{fmt.Errorf("invalid port id %q: give the number rkexec port ls shows", args[1])}
 			}
-			pm, err := portClient(args[0])
+			pm, done, err := portClient(args[0])
 			if err != nil {
 				return err
 			}
+			defer done()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
 			if err := pm.PortManager().RemovePort(ctx, id); err != nil {
@@ -101,21 +103,21 @@ func newPortCommand() *cobra.Command {
 	return cmd
 }
 
-// portClient connects to the sandbox's API socket.
-func portClient(name string) (client.Client, error) {
-	box, err := findSandbox(name)
+// portClient connects to the API socket of the running sandbox name (checked as rkexec exec checks
+// it), through the state directory opened there; the caller calls done when finished.
+func portClient(name string) (c client.Client, done func(), err error) {
+	box, sb, err := openSandbox(name)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if !box.Alive {
-		return nil, fmt.Errorf("sandbox %s is not running", box.Name)
-	}
-	sock := filepath.Join(box.StateDir, parent.APISocket)
+	done = func() { sb.Close(); box.Close() }
+	sock := fmt.Sprintf("/proc/self/fd/%d/%s", box.DirFile().Fd(), parent.APISocket)
 	if _, err := os.Lstat(sock); err != nil {
-		return nil, fmt.Errorf("sandbox %s has no API socket (it was started without --net): %w", box.Name, err)
+		done()
+		return nil, nil, fmt.Errorf("sandbox %s has no API socket (it was started without --net): %w", box.Name, errors.Unwrap(err))
 	}
 	hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-		return unixsock.DialContext(ctx, sock)
+		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
 	}}}
-	return client.NewWithHTTPClient(hc), nil
+	return client.NewWithHTTPClient(hc), done, nil
 }
