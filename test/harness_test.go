@@ -341,7 +341,7 @@ func childEnv(name, home, tmp, bin string) []string {
 		"PATH=" + path, "HOME=" + home, "USER=" + name, "LOGNAME=" + name, "TMPDIR=" + tmp,
 		binEnv + "=" + bin,
 	}
-	for _, k := range []string{"CI", "TERM", "LANG", "LC_ALL", "GOTRACEBACK", "GODEBUG", "GORACE",
+	for _, k := range []string{"CI", "TERM", "LANG", "LC_ALL", "GOTRACEBACK", "GODEBUG", "GORACE", "RKEXEC_LONG_TESTS",
 		testenv.SubidUserKey, testenv.NoSubidUserKey} {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
