@@ -35,16 +35,13 @@ func Resolve(name string) (string, error) {
 
 // Features is what a slirp4netns binary (and the kernel, for seccomp) supports.
 type Features struct {
-	// Version is the first line of `slirp4netns --version`, e.g. "slirp4netns version 1.2.0".
-	Version string
 	// Flags supported, from `--help`.
 	Configure, ReadyFD, ExitFD, APISocket, CIDR, DisableHostLoopback, IPv6, Sandbox, Seccomp bool
 	// KernelSeccomp reports whether the kernel has seccomp filters (needed by --enable-seccomp).
 	KernelSeccomp bool
 }
 
-// Probe runs `binary --help` and `binary --version` (with a clean environment) and reports what the
-// binary supports. It fails when the binary lacks what Start always uses (--configure, --ready-fd,
+// Probe runs `binary --help` (with a clean environment) and reports what the binary supports. It fails when the binary lacks what Start always uses (--configure, --ready-fd,
 // --exit-fd, --netns-type, which slirp4netns has since v0.4.0).
 func Probe(binary string) (*Features, error) {
 	help, err := run(binary, "--help")
@@ -65,9 +62,6 @@ func Probe(binary string) (*Features, error) {
 	}
 	if !f.Configure || !f.ReadyFD || !f.ExitFD || !strings.Contains(help, "--netns-type") {
 		return nil, fmt.Errorf("%s is older than slirp4netns v0.4.0 (no --netns-type/--ready-fd/--exit-fd in its --help): install a newer slirp4netns", binary)
-	}
-	if v, err := run(binary, "--version"); err == nil {
-		f.Version, _, _ = strings.Cut(strings.TrimSpace(v), "\n")
 	}
 	return f, nil
 }
