@@ -232,6 +232,37 @@ func TestSandboxReachesHostLoopbackThroughGateway(t *testing.T) {
 	}
 }
 
+func TestIPv6(t *testing.T) {
+	t.Parallel()
+	script := `ip -6 -o addr show dev tap0 scope global | awk '{print $4}'; ip -6 route show default; grep fd00 /etc/resolv.conf`
+	res := rkexec(t, "--net=slirp4netns", "--ipv6", "--", "sh", "-c", script)
+	wantExit(t, res, 0)
+	lines := nonEmptyLines(res.Stdout)
+	if len(lines) != 3 || lines[0] != "fd00::100/64" || !strings.HasPrefix(lines[1], "default via fd00::2 dev tap0") || lines[2] != "nameserver fd00::3" {
+		t.Fatalf("--ipv6 inside: %q", lines)
+	}
+	if !hostHasIPv6Loopback() {
+		return // a host property: nothing to reach
+	}
+	l, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		if c, err := l.Accept(); err == nil {
+			io.WriteString(c, "hello over IPv6\n")
+			c.Close()
+		}
+	}()
+	p := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	res = rkexec(t, "--net=slirp4netns", "--ipv6", "--", "timeout", "20", "bash", "-c", `exec 3<>/dev/tcp/fd00::2/$1 && cat <&3`, "bash", p)
+	wantExit(t, res, 0)
+	if res.Stdout != "hello over IPv6\n" {
+		t.Fatalf("the host's ::1 through fd00::2: %q", res.Stdout)
+	}
+}
+
 func TestResolvConfAndHosts(t *testing.T) {
 	t.Parallel()
 	hostResolv, _ := os.ReadFile("/etc/resolv.conf")

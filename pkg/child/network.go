@@ -20,6 +20,8 @@ const (
 	opaqueBuiltinFD  = "builtin_fd"
 	opaqueResolvConf = "resolv_conf"
 	opaqueHosts      = "hosts"
+	opaqueIPv6Addr   = "ipv6_addr"
+	opaqueIPv6GW     = "ipv6_gateway"
 )
 
 // startPortDriver starts the builtin port driver's child half, when the parent asked for it, before
@@ -63,6 +65,16 @@ func (c *child) setUpNetwork() error {
 		ifc := netconf.Interface{Name: n.Dev, Addr: &net.IPNet{IP: ip, Mask: net.CIDRMask(n.Netmask, 32)}, Gateway: net.ParseIP(n.Gateway), MTU: n.MTU}
 		if err := netconf.Apply(ifc); err != nil {
 			return err
+		}
+		if a := n.Opaque[opaqueIPv6Addr]; a != "" {
+			ip6, net6, err := net.ParseCIDR(a)
+			if err != nil {
+				return fmt.Errorf("bad IPv6 address %q: %w", a, err)
+			}
+			net6.IP = ip6
+			if err := netconf.Apply(netconf.Interface{Name: n.Dev, Addr: net6, Gateway: net.ParseIP(n.Opaque[opaqueIPv6GW])}); err != nil {
+				return err
+			}
 		}
 	}
 	for src, dst := range map[string]string{n.Opaque[opaqueResolvConf]: "/etc/resolv.conf", n.Opaque[opaqueHosts]: "/etc/hosts"} {

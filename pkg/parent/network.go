@@ -47,6 +47,9 @@ const (
 	// OpaqueResolvConf and OpaqueHosts are the files to bind-mount over /etc's.
 	OpaqueResolvConf = "resolv_conf"
 	OpaqueHosts      = "hosts"
+	// OpaqueIPv6Addr and OpaqueIPv6Gateway configure IPv6 on the interface (--ipv6).
+	OpaqueIPv6Addr    = "ipv6_addr"
+	OpaqueIPv6Gateway = "ipv6_gateway"
 )
 
 // NetOpt configures the sandbox's own network namespace; nil in Opt keeps the host's.
@@ -132,6 +135,11 @@ func (n *network) configure(pid int) (*wire.Network, error) {
 		w.DNS = append(w.DNS, d.String())
 	}
 	n.info.ChildIP, n.info.DNS = nw.IP, nw.DNS
+	if nw.IPv6 {
+		// slirp4netns's fixed IPv6 network; --configure leaves the address to router advertisements,
+		// which come late: set it at once.
+		w.Opaque[OpaqueIPv6Addr], w.Opaque[OpaqueIPv6Gateway] = "fd00::100/64", "fd00::2"
+	}
 	n.log.Debugf("slirp4netns pid %d: %s %s/%d via %s, mtu %d, sandbox %v, seccomp %v", p.Pid(), nw.IfName, nw.IP, ones, nw.Gateway, nw.MTU, nw.Sandbox, nw.Seccomp)
 	if err := n.writeEtc(w, nw); err != nil {
 		return nil, err

@@ -64,6 +64,9 @@ func Apply(ifc Interface) error {
 	}
 	if ifc.Addr != nil {
 		addr := &netlink.Addr{IPNet: ifc.Addr}
+		if ifc.Addr.IP.To4() == nil {
+			addr.Flags = unix.IFA_F_NODAD // usable at once, not tentative for a second
+		}
 		if err := h.AddrAdd(link, addr); err != nil && !errors.Is(err, unix.EEXIST) {
 			return fmt.Errorf("adding %s to %s: %w", ifc.Addr, ifc.Name, err)
 		}
