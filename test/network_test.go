@@ -495,16 +495,9 @@ func TestNothingOutlivesTheNetwork(t *testing.T) {
 				}
 				return nil
 			})
-			pidFile := filepath.Join(stateDir, "child_pid")
-			waitForFile(t, cmd, pidFile, 10*time.Second)
-			childPID, err := os.ReadFile(pidFile)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// slirp4netns's command line ends with the child's pid and the interface.
-			slirpMarker := "\x00" + strings.TrimSpace(string(childPID)) + "\x00tap0\x00"
-			if len(processesWith(t, slirpMarker)) != 1 {
-				t.Fatalf("no slirp4netns for child %s while the sandbox runs", childPID)
+			slirps := childrenNamed(t, cmd.Process.Pid, "slirp4netns")
+			if len(slirps) != 1 {
+				t.Fatalf("rkexec has %d slirp4netns children while the sandbox runs, want 1", len(slirps))
 			}
 			// Nothing listens on port 80 inside: the relay resets the connection, but it is accepted.
 			if err := refused(t, addr); err == nil {
@@ -525,11 +518,39 @@ func TestNothingOutlivesTheNetwork(t *testing.T) {
 					t.Errorf("exit status %d, want %d; stderr %s", res.status(), want, res.Stderr)
 				}
 			}
-			noProcessesLeft(t, slirpMarker)
+			eventually(t, 10*time.Second, 20*time.Millisecond, func() error {
+				if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", slirps[0])); err == nil && strings.TrimSpace(string(comm)) == "slirp4netns" {
+					if st, ok := readProcStat(slirps[0]); !ok || st.State != "Z" {
+						return fmt.Errorf("slirp4netns %d is still running", slirps[0])
+					}
+				}
+				return nil
+			})
 			noProcessesLeft(t, name)
 			eventually(t, 10*time.Second, 20*time.Millisecond, func() error { return refused(t, addr) })
 			noStateDirWithin(t, stateDir, 10*time.Second)
 		})
+	}
+}
+
+// TestGivenStateDirIsLeftEmpty: in a --state-dir that existed before, the network's files (api.sock,
+// slirp4netns.sock, resolv.conf, hosts) go with the rest.
+func TestGivenStateDirIsLeftEmpty(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "given")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	res := rkexec(t, "--state-dir", dir, "--net=slirp4netns", "--port-driver=builtin", fmt.Sprintf("-p=127.0.0.1:%d:80/tcp", freeHostPort(t)),
+		"--", "sh", "-c", `ls "$ROOTLESSKIT_STATE_DIR"`)
+	wantExit(t, res, 0)
+	for _, f := range []string{"api.sock", "slirp4netns.sock", "resolv.conf", "hosts"} {
+		if !strings.Contains(res.Stdout, f) {
+			t.Errorf("no %s in the state dir while the command ran: %q", f, res.Stdout)
+		}
+	}
+	if left := dirEntries(t, dir); len(left) != 0 {
+		t.Fatalf("left in the given state dir: %q", left)
 	}
 }
 

@@ -199,6 +199,9 @@ func (c *child) setUp() (string, error) {
 		return "mounts", err
 	}
 	c.log.Debugf("mounts ready: propagation %s, copied up %v", c.cfg.Propagation, c.cfg.CopyUp)
+	if err := sendNetNS(c.cfg.NetNSFD); err != nil {
+		return "network", err
+	}
 	return "", nil
 }
 

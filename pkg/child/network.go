@@ -13,6 +13,7 @@ import (
 
 	"github.com/rkexec/rkexec/pkg/net/builtin"
 	"github.com/rkexec/rkexec/pkg/net/netconf"
+	"github.com/rkexec/rkexec/pkg/net/nsfd"
 )
 
 // The opaque keys of wire.Network the parent sets (package parent's Opaque* constants).
@@ -23,6 +24,15 @@ const (
 	opaqueIPv6Addr   = "ipv6_addr"
 	opaqueIPv6GW     = "ipv6_gateway"
 )
+
+// sendNetNS sends the child's network namespace to the parent on fd (0: none asked for): nobody else
+// may open this non-dumpable process's /proc/PID/ns files.
+func sendNetNS(fd int) error {
+	if fd <= 0 {
+		return nil
+	}
+	return nsfd.Send(os.NewFile(uintptr(fd), "netns-socket"), "/proc/self/ns/net")
+}
 
 // startPortDriver starts the builtin port driver's child half, when the parent asked for it, before
 // the parent publishes the first port: the child half answers from its own goroutines.

@@ -7,12 +7,14 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	rkapi "github.com/rootless-containers/rootlesskit/v2/pkg/api"
 	"github.com/rootless-containers/rootlesskit/v2/pkg/port"
 
 	"github.com/rkexec/rkexec/pkg/net/api"
 	"github.com/rkexec/rkexec/pkg/net/builtin"
+	"github.com/rkexec/rkexec/pkg/net/nsfd"
 	"github.com/rkexec/rkexec/pkg/net/portspec"
 	"github.com/rkexec/rkexec/pkg/net/slirp"
 	"github.com/rkexec/rkexec/pkg/net/slirpport"
@@ -32,10 +34,10 @@ const (
 
 // Names of the files the network puts in the state directory.
 const (
-	APISocket   = "api.sock"
-	SlirpSocket = "slirp4netns.sock"
-	ResolvConf  = "resolv.conf"
-	Hosts       = "hosts"
+	APISocket   = statedir.APISockFile
+	SlirpSocket = statedir.SlirpSockFile
+	ResolvConf  = statedir.ResolvConfFile
+	Hosts       = statedir.HostsFile
 )
 
 // Opaque keys of wire.Network (NetworkConfigured) that the child reads.
@@ -78,13 +80,24 @@ type network struct {
 	// builtinChild is the child's end of the builtin driver's control socket until the child started.
 	builtinChild *os.File
 	builtinFD    int
-	info         *rkapi.NetworkDriverInfo
-	api          *api.Server
+	// netns receives the child's network namespace; netnsChild is the child's end until it started.
+	netns, netnsChild *os.File
+	netnsFD           int
+	info              *rkapi.NetworkDriverInfo
+	api               *api.Server
 }
 
 // newNetwork prepares what the child must inherit (the builtin driver's socket, appended to files).
 func newNetwork(opt *NetOpt, dir *statedir.Dir, log Logger, files []*os.File) (*network, []*os.File, error) {
 	n := &network{opt: opt, dir: dir, log: log, info: &rkapi.NetworkDriverInfo{Driver: opt.Driver}}
+	if opt.Driver == NetSlirp4netns {
+		pf, cf, err := nsfd.SocketPair()
+		if err != nil {
+			return nil, nil, err
+		}
+		n.netns, n.netnsChild, n.netnsFD = pf, cf, 3+len(files)
+		files = append(files, cf)
+	}
 	if opt.PortDriver == PortsBuiltin {
 		pf, cf, err := builtin.SocketPair()
 		if err != nil {
@@ -108,10 +121,15 @@ func (n *network) childStarted() {
 		n.builtinChild.Close()
 		n.builtinChild = nil
 	}
+	if n.netnsChild != nil {
+		n.netnsChild.Close()
+		n.netnsChild = nil
+	}
 }
 
-// configure starts the network driver for the child pid and says what the child is to set up inside.
-func (n *network) configure(pid int) (*wire.Network, error) {
+// configure starts the network driver on the child's network namespace (which the child sends) and
+// user namespace, and says what the child is to set up inside.
+func (n *network) configure(userNS *os.File) (*wire.Network, error) {
 	w := &wire.Network{Opaque: map[string]string{OpaqueDriver: n.opt.Driver}}
 	if n.builtin != nil {
 		w.Opaque[OpaqueBuiltinFD] = strconv.Itoa(n.builtinFD)
@@ -119,8 +137,14 @@ func (n *network) configure(pid int) (*wire.Network, error) {
 	if n.opt.Driver != NetSlirp4netns {
 		return w, nil
 	}
+	netns, err := nsfd.Recv(n.netns, 30*time.Second)
+	n.netns = nil // Recv closed it
+	if err != nil {
+		return nil, err
+	}
+	defer netns.Close() // slirp4netns has its own
 	o := n.opt.Slirp
-	o.Target = slirp.Target{PID: pid}
+	o.Target = slirp.Target{NetNSFile: netns, UserNSFile: userNS}
 	o.APISocket = n.dir.Join(SlirpSocket)
 	o.Log = logWriter{n.log}
 	p, err := slirp.Start(o)
@@ -222,6 +246,10 @@ func (n *network) portStrings() []string {
 // close stops everything, in reverse order; it may be called more than once.
 func (n *network) close() {
 	n.childStarted()
+	if n.netns != nil {
+		n.netns.Close()
+		n.netns = nil
+	}
 	if n.api != nil {
 		if err := n.api.Close(); err != nil {
 			n.log.Warnf("closing the API socket: %v", err)

@@ -262,6 +262,7 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 			return nil, &Error{Code: 125, Step: "network", Err: err}
 		}
 		nscfg.Unshare |= unix.CLONE_NEWNET
+		cfg.NetNSFD = nw.netnsFD
 	}
 	p, err := nsenter.Start(cmd, nscfg, writeMaps)
 	nw.childStarted()
@@ -291,7 +292,7 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 		ready: s.ready,
 	}
 	if opt.Net != nil {
-		s.hs.network = func() (*wire.Network, error) { return nw.configure(p.Stage2PID) }
+		s.hs.network = func() (*wire.Network, error) { return nw.configure(userNS) }
 		s.hs.ports = nw.publish
 	}
 	return s, nil

@@ -30,6 +30,10 @@ const (
 	ChildPIDFile = "child_pid"
 	StateFile    = "state.json"
 	APISockFile  = "api.sock"
+	// The network's: slirp4netns's API socket, the files bind-mounted over /etc's.
+	SlirpSockFile  = "slirp4netns.sock"
+	ResolvConfFile = "resolv.conf"
+	HostsFile      = "hosts"
 )
 
 // MaxStateSize bounds state.json: a larger one is refused unread.
@@ -38,7 +42,8 @@ const MaxStateSize = 64 << 10
 // ownFiles are the names rkexec creates in a state directory, all but the lock: what a stale
 // directory is emptied of, and all that pruning removes besides the lock.
 func ownFiles() []string {
-	return []string{ChildPIDFile, StateFile, APISockFile, atomicfile.TempName(ChildPIDFile), atomicfile.TempName(StateFile)}
+	return []string{ChildPIDFile, StateFile, APISockFile, SlirpSockFile, ResolvConfFile, HostsFile,
+		atomicfile.TempName(ChildPIDFile), atomicfile.TempName(StateFile)}
 }
 
 // ErrInUse reports a state directory locked by a living rkexec.

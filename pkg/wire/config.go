@@ -51,6 +51,10 @@ type ChildConfig struct {
 	// SealedInit runs the init from a sealed in-memory copy of the binary, because the file on disk
 	// could be rewritten from inside the sandbox (see package sealedexe); else from the file itself.
 	SealedInit bool `json:"sealed_init,omitempty"`
+	// NetNSFD is the fd of a socket on which the child sends its network namespace (package nsfd)
+	// before UserNSReady, so that the parent can start the network driver on it; 0 for the host's
+	// network.
+	NetNSFD int `json:"netns_fd,omitempty"`
 }
 
 // InitConfigFD is where the init finds its config: a pipe from the child carrying one frame (see

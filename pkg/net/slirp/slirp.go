@@ -26,15 +26,25 @@ const (
 	DefaultReadyTimeout = 30 * time.Second
 )
 
-// Target names the network namespace slirp4netns joins: exactly one of PID and NetNS.
+// Target names the network namespace slirp4netns joins: exactly one of PID, NetNS and NetNSFile.
 type Target struct {
-	// PID of a process in the namespace; slirp4netns joins its user and network namespaces.
+	// PID of a process in the namespace; slirp4netns joins its user and network namespaces (it
+	// must be allowed to open /proc/PID/ns/*, which a non-dumpable process forbids).
 	PID int
 	// NetNS is a path to a network namespace file (e.g. /proc/PID/task/TID/ns/net).
 	NetNS string
 	// UserNS is the user namespace to join with NetNS; empty to join none.
 	UserNS string
+	// NetNSFile and UserNSFile are the namespaces as open files (UserNSFile may be nil): slirp4netns
+	// inherits them and opens them as /proc/self/fd/N.
+	NetNSFile, UserNSFile *os.File
 }
+
+// Where slirp4netns finds Target's files.
+const (
+	netnsFD  = 5
+	usernsFD = 6
+)
 
 // Options configure one slirp4netns.
 type Options struct {
@@ -62,6 +72,8 @@ type Options struct {
 	ReadyTimeout time.Duration
 	// Log receives slirp4netns's stdout and stderr; nil discards them (stderr still goes into errors).
 	Log io.Writer
+
+	euid int // os.Geteuid(), or a test's
 }
 
 // Network is the configuration slirp4netns gave the namespace.
@@ -129,7 +141,13 @@ func (o *Options) args() ([]string, Network, error) {
 		n.IPv6 = true
 		n.DNS = append(n.DNS, net.ParseIP("fd00::3"))
 	}
-	if n.Sandbox, err = o.Sandbox.resolve("--slirp4netns-sandbox", f.Sandbox); err != nil {
+	// An unprivileged slirp4netns sandboxes itself in the user namespace of its target pid only: given
+	// a namespace by path it fails (slirp4netns issue 317), so then it runs without.
+	sandboxable := f.Sandbox && (o.Target.PID > 0 || o.euid == 0)
+	if o.Sandbox == True && f.Sandbox && !sandboxable {
+		return nil, n, errors.New("--slirp4netns-sandbox=true: slirp4netns cannot sandbox itself when given the namespace as a file, which rkexec must do (its processes in the sandbox are non-dumpable): use auto or false")
+	}
+	if n.Sandbox, err = o.Sandbox.resolve("--slirp4netns-sandbox", sandboxable); err != nil {
 		return nil, n, err
 	}
 	if n.Seccomp, err = o.Seccomp.resolve("--slirp4netns-seccomp", f.Seccomp && f.KernelSeccomp); err != nil {
@@ -167,15 +185,20 @@ func (o *Options) args() ([]string, Network, error) {
 	}
 	t := o.Target
 	switch {
-	case t.PID > 0 && t.NetNS == "":
+	case t.PID > 0 && t.NetNS == "" && t.NetNSFile == nil:
 		args = append(args, strconv.Itoa(t.PID))
-	case t.PID == 0 && t.NetNS != "":
+	case t.PID == 0 && t.NetNS != "" && t.NetNSFile == nil:
 		if t.UserNS != "" {
 			args = append(args, "--userns-path="+t.UserNS)
 		}
 		args = append(args, "--netns-type=path", t.NetNS)
+	case t.PID == 0 && t.NetNS == "" && t.NetNSFile != nil:
+		if t.UserNSFile != nil {
+			args = append(args, fmt.Sprintf("--userns-path=/proc/self/fd/%d", usernsFD))
+		}
+		args = append(args, "--netns-type=path", fmt.Sprintf("/proc/self/fd/%d", netnsFD))
 	default:
-		return nil, n, errors.New("slirp4netns: the target needs exactly one of a pid and a netns path")
+		return nil, n, errors.New("slirp4netns: the target needs exactly one of a pid, a netns path and a netns file")
 	}
 	return append(args, n.IfName), n, nil
 }
@@ -217,6 +240,7 @@ func validIfName(s string) error {
 // slirp4netns gets a parent-death signal, which Linux ties to the calling thread: do not call Start
 // from a goroutine locked to a thread that will exit.
 func Start(o Options) (*Process, error) {
+	o.euid = os.Geteuid()
 	args, network, err := o.args()
 	if err != nil {
 		return nil, err
@@ -245,7 +269,13 @@ func Start(o Options) (*Process, error) {
 	}
 	cmd.Stdout = log
 	cmd.Stderr = io.MultiWriter(log, p.stderr)
-	cmd.ExtraFiles = []*os.File{readyW, exitR}
+	cmd.ExtraFiles = []*os.File{readyW, exitR} // 3 and 4, as in args
+	if f := o.Target.NetNSFile; f != nil {
+		cmd.ExtraFiles = append(cmd.ExtraFiles, f) // netnsFD
+		if u := o.Target.UserNSFile; u != nil {
+			cmd.ExtraFiles = append(cmd.ExtraFiles, u) // usernsFD
+		}
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	cmd.WaitDelay = 2 * time.Second
 	p.cmd = cmd
