@@ -14,15 +14,7 @@ import (
 	"github.com/rkexec/rkexec/pkg/net/builtin"
 	"github.com/rkexec/rkexec/pkg/net/netconf"
 	"github.com/rkexec/rkexec/pkg/net/nsfd"
-)
-
-// The opaque keys of wire.Network the parent sets (package parent's Opaque* constants).
-const (
-	opaqueBuiltinFD  = "builtin_fd"
-	opaqueResolvConf = "resolv_conf"
-	opaqueHosts      = "hosts"
-	opaqueIPv6Addr   = "ipv6_addr"
-	opaqueIPv6GW     = "ipv6_gateway"
+	"github.com/rkexec/rkexec/pkg/wire"
 )
 
 // sendNetNS sends the child's network namespace to the parent on fd (0: none asked for): nobody else
@@ -37,12 +29,12 @@ func sendNetNS(fd int) error {
 // startPortDriver starts the builtin port driver's child half, when the parent asked for it, before
 // the parent publishes the first port: the child half answers from its own goroutines.
 func (c *child) startPortDriver() error {
-	if c.network == nil || c.network.Opaque[opaqueBuiltinFD] == "" {
+	if c.network == nil || c.network.Opaque[wire.OpaqueBuiltinFD] == "" {
 		return nil
 	}
-	fd, err := strconv.Atoi(c.network.Opaque[opaqueBuiltinFD])
+	fd, err := strconv.Atoi(c.network.Opaque[wire.OpaqueBuiltinFD])
 	if err != nil || fd < 3 {
-		return fmt.Errorf("bad builtin port driver fd %q", c.network.Opaque[opaqueBuiltinFD])
+		return fmt.Errorf("bad builtin port driver fd %q", c.network.Opaque[wire.OpaqueBuiltinFD])
 	}
 	d, err := builtin.NewChild(os.NewFile(uintptr(fd), "builtin-ports"), builtin.ChildOptions{Log: logLines{c.log}})
 	if err != nil {
@@ -76,18 +68,18 @@ func (c *child) setUpNetwork() error {
 		if err := netconf.Apply(ifc); err != nil {
 			return err
 		}
-		if a := n.Opaque[opaqueIPv6Addr]; a != "" {
+		if a := n.Opaque[wire.OpaqueIPv6Addr]; a != "" {
 			ip6, net6, err := net.ParseCIDR(a)
 			if err != nil {
 				return fmt.Errorf("bad IPv6 address %q: %w", a, err)
 			}
 			net6.IP = ip6
-			if err := netconf.Apply(netconf.Interface{Name: n.Dev, Addr: net6, Gateway: net.ParseIP(n.Opaque[opaqueIPv6GW])}); err != nil {
+			if err := netconf.Apply(netconf.Interface{Name: n.Dev, Addr: net6, Gateway: net.ParseIP(n.Opaque[wire.OpaqueIPv6Gateway])}); err != nil {
 				return err
 			}
 		}
 	}
-	for src, dst := range map[string]string{n.Opaque[opaqueResolvConf]: "/etc/resolv.conf", n.Opaque[opaqueHosts]: "/etc/hosts"} {
+	for src, dst := range map[string]string{n.Opaque[wire.OpaqueResolvConf]: "/etc/resolv.conf", n.Opaque[wire.OpaqueHosts]: "/etc/hosts"} {
 		if src == "" {
 			continue
 		}

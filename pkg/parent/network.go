@@ -40,20 +40,6 @@ const (
 	Hosts       = statedir.HostsFile
 )
 
-// Opaque keys of wire.Network (NetworkConfigured) that the child reads.
-const (
-	// OpaqueDriver is the network driver's name.
-	OpaqueDriver = "driver"
-	// OpaqueBuiltinFD is the child's fd of the builtin port driver's control socket.
-	OpaqueBuiltinFD = "builtin_fd"
-	// OpaqueResolvConf and OpaqueHosts are the files to bind-mount over /etc's.
-	OpaqueResolvConf = "resolv_conf"
-	OpaqueHosts      = "hosts"
-	// OpaqueIPv6Addr and OpaqueIPv6Gateway configure IPv6 on the interface (--ipv6).
-	OpaqueIPv6Addr    = "ipv6_addr"
-	OpaqueIPv6Gateway = "ipv6_gateway"
-)
-
 // NetOpt configures the sandbox's own network namespace; nil in Opt keeps the host's.
 type NetOpt struct {
 	// Driver is NetNone or NetSlirp4netns.
@@ -130,9 +116,9 @@ func (n *network) childStarted() {
 // configure starts the network driver on the child's network namespace (which the child sends) and
 // user namespace, and says what the child is to set up inside.
 func (n *network) configure(userNS *os.File) (*wire.Network, error) {
-	w := &wire.Network{Opaque: map[string]string{OpaqueDriver: n.opt.Driver}}
+	w := &wire.Network{Opaque: map[string]string{wire.OpaqueDriver: n.opt.Driver}}
 	if n.builtin != nil {
-		w.Opaque[OpaqueBuiltinFD] = strconv.Itoa(n.builtinFD)
+		w.Opaque[wire.OpaqueBuiltinFD] = strconv.Itoa(n.builtinFD)
 	}
 	if n.opt.Driver != NetSlirp4netns {
 		return w, nil
@@ -162,7 +148,7 @@ func (n *network) configure(userNS *os.File) (*wire.Network, error) {
 	if nw.IPv6 {
 		// slirp4netns's fixed IPv6 network; --configure leaves the address to router advertisements,
 		// which come late: set it at once.
-		w.Opaque[OpaqueIPv6Addr], w.Opaque[OpaqueIPv6Gateway] = "fd00::100/64", "fd00::2"
+		w.Opaque[wire.OpaqueIPv6Addr], w.Opaque[wire.OpaqueIPv6Gateway] = "fd00::100/64", "fd00::2"
 	}
 	n.log.Debugf("slirp4netns pid %d: %s %s/%d via %s, mtu %d, sandbox %v, seccomp %v", p.Pid(), nw.IfName, nw.IP, ones, nw.Gateway, nw.MTU, nw.Sandbox, nw.Seccomp)
 	if err := n.writeEtc(w, nw); err != nil {
@@ -187,8 +173,8 @@ func (n *network) writeEtc(w *wire.Network, nw slirp.Network) error {
 			return fmt.Errorf("writing %s: %w", name, err)
 		}
 	}
-	w.Opaque[OpaqueResolvConf] = n.dir.Join(ResolvConf)
-	w.Opaque[OpaqueHosts] = n.dir.Join(Hosts)
+	w.Opaque[wire.OpaqueResolvConf] = n.dir.Join(ResolvConf)
+	w.Opaque[wire.OpaqueHosts] = n.dir.Join(Hosts)
 	return nil
 }
 
