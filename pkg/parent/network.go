@@ -7,6 +7,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	rkapi "github.com/rootless-containers/rootlesskit/v2/pkg/api"
@@ -71,6 +73,33 @@ type network struct {
 	netnsFD           int
 	info              *rkapi.NetworkDriverInfo
 	api               *api.Server
+	// childPID is the sandbox's pid once known; writeState, set with it, records the state with the
+	// ports as they are.
+	childPID   atomic.Int64
+	mu         sync.Mutex
+	writeState func() error
+}
+
+// recorded makes the sandbox's pid known and writes the state, and again after every change of the
+// ports from now on.
+func (n *network) recorded(pid int, writeState func() error) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.childPID.Store(int64(pid))
+	n.writeState = writeState
+	return writeState()
+}
+
+// portsChanged writes the state again, one change at a time.
+func (n *network) portsChanged() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.writeState == nil {
+		return // the first write, when the sandbox is ready, lists it
+	}
+	if err := n.writeState(); err != nil {
+		n.log.Warnf("updating state.json: %v", err)
+	}
 }
 
 // newNetwork prepares what the child must inherit (the builtin driver's socket, appended to files).
@@ -198,15 +227,19 @@ func (n *network) publish() (map[string]string, error) {
 			return nil, fmt.Errorf("-p %s: %w", portspec.String(sp), err)
 		}
 	}
+	if err := n.serveAPI(); err != nil {
+		return nil, err
+	}
 	return map[string]string{"driver": n.opt.PortDriver}, nil
 }
 
-// serveAPI starts the API socket, once the sandbox's pid is known; changed is called after each
-// port added or removed through it.
-func (n *network) serveAPI(childPID int, changed func()) error {
-	b := &api.Backend{StateDir: n.dir.Path, ChildPID: childPID, Version: n.opt.Version, Network: netInfo{n.info}}
+// serveAPI starts the API socket, before the command starts (a command inside may use it, as
+// docker's port proxy does); /v1/info reports the sandbox's pid once ready has recorded it, and
+// the state is written again after each port added or removed through it.
+func (n *network) serveAPI() error {
+	b := &api.Backend{StateDir: n.dir.Path, ChildPID: func() int { return int(n.childPID.Load()) }, Version: n.opt.Version, Network: netInfo{n.info}}
 	if n.ports != nil {
-		b.Ports = recording{n.ports, changed}
+		b.Ports = recording{n.ports, n.portsChanged}
 	}
 	s, err := api.Serve(n.dir.Join(APISocket), b)
 	if err != nil {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 
@@ -429,28 +428,15 @@ func (s *sandbox) ready(pid int) error {
 		ChildPID:  pid,
 		Command:   s.opt.Target,
 		Network:   s.net.opt.Driver,
-		Ports:     s.net.portStrings(),
 		Started:   time.Now().UTC(),
 	}
-	if err := s.dir.WriteState(state); err != nil {
+	// state.json, with the ports, and again as they change through the API.
+	if err := s.net.recorded(pid, func() error {
+		st := state
+		st.Ports = s.net.portStrings()
+		return s.dir.WriteState(st)
+	}); err != nil {
 		return err
-	}
-	if s.opt.Net != nil {
-		// The API socket, before child_pid: tools that poll for child_pid find it. state.json
-		// follows the ports as they change through it, one change at a time.
-		var mu sync.Mutex
-		changed := func() {
-			mu.Lock()
-			defer mu.Unlock()
-			st := state
-			st.Ports = s.net.portStrings()
-			if err := s.dir.WriteState(st); err != nil {
-				s.opt.Log.Warnf("updating state.json: %v", err)
-			}
-		}
-		if err := s.net.serveAPI(pid, changed); err != nil {
-			return err
-		}
 	}
 	if err := s.dir.WriteChildPID(pid); err != nil {
 		return err

@@ -48,9 +48,10 @@ type NetworkDriver interface {
 
 // Backend is what the API reports and acts on.
 type Backend struct {
-	// StateDir and ChildPID are reported by /v1/info.
+	// StateDir and ChildPID are reported by /v1/info; ChildPID may be nil (0) until the sandbox's pid
+	// is known.
 	StateDir string
-	ChildPID int
+	ChildPID func() int
 	// Version is rkexec's version, reported as the implementation version.
 	Version string
 	// Network is nil for the host network.
@@ -70,7 +71,10 @@ func Handler(b *Backend) http.Handler {
 }
 
 func (b *Backend) getInfo(w http.ResponseWriter, r *http.Request) {
-	info := rkapi.Info{APIVersion: rkapi.Version, Version: b.Version, StateDir: b.StateDir, ChildPID: b.ChildPID}
+	info := rkapi.Info{APIVersion: rkapi.Version, Version: b.Version, StateDir: b.StateDir}
+	if b.ChildPID != nil {
+		info.ChildPID = b.ChildPID()
+	}
 	var err error
 	if b.Network != nil {
 		if info.NetworkDriver, err = b.Network.Info(r.Context()); err != nil {
@@ -239,9 +243,14 @@ func Serve(path string, b *Backend) (*Server, error) {
 // Path is the socket's path.
 func (s *Server) Path() string { return s.path }
 
-// Close stops serving and removes the socket.
+// Close stops serving, waits a little for requests in progress, and removes the socket.
 func (s *Server) Close() error {
-	err := s.srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		err = s.srv.Close()
+	}
 	if e := <-s.done; e != nil && !errors.Is(e, http.ErrServerClosed) {
 		err = errors.Join(err, e)
 	}

@@ -97,7 +97,7 @@ func raw(t *testing.T, path, method, url, body string) (int, string) {
 }
 
 func TestRootlessKitClient(t *testing.T) {
-	path, _ := serve(t, &Backend{StateDir: "/run/x", ChildPID: 42, Version: "test", Network: netInfo{}, Ports: &memPorts{}})
+	path, _ := serve(t, &Backend{StateDir: "/run/x", ChildPID: func() int { return 42 }, Version: "test", Network: netInfo{}, Ports: &memPorts{}})
 	fi, err := os.Stat(path)
 	if err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("socket mode: %v %v", fi.Mode(), err)
