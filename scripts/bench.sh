@@ -47,9 +47,20 @@ hf $work/start.json \\
   -n 'rkexec -- true' "\$R -- true" \\
   -n 'rootlesskit true' "\$K --state-dir=\$XDG_RUNTIME_DIR/rk true" \\
   -n 'rkexec --pidns -- true' "\$R --pidns -- true" \\
-  -n 'rootlesskit --pidns true' "\$K --state-dir=\$XDG_RUNTIME_DIR/rk --pidns true"
-# The sandbox shares the host's network namespace (no --net yet), so nsenter gets no -n: it would try to
-# join the host's network namespace from inside the user namespace and fail with EPERM.
+  -n 'rootlesskit --pidns true' "\$K --state-dir=\$XDG_RUNTIME_DIR/rk --pidns true" \\
+  -n 'rkexec --net=slirp4netns --copy-up=/etc -- true' "\$R --net=slirp4netns --copy-up=/etc -- true" \\
+  -n 'rootlesskit --net=slirp4netns --copy-up=/etc true' "\$K --state-dir=\$XDG_RUNTIME_DIR/rk --net=slirp4netns --copy-up=/etc true"
+# RootlessKit's builtin port driver fails some short runs on a start-up race: -i keeps the benchmark
+# going, and the failures are counted apart (rkexec's are too; they should be 0).
+hyperfine -N --style none -i -w $WARMUP -r $RUNS --export-json $work/ports.json \\
+  -n 'rkexec --net=slirp4netns --port-driver=builtin -p 127.0.0.1:18080:80/tcp -- true' "\$R --net=slirp4netns --port-driver=builtin -p 127.0.0.1:18080:80/tcp -- true" \\
+  -n 'rootlesskit --net=slirp4netns --port-driver=builtin -p 127.0.0.1:18080:80/tcp true' "\$K --state-dir=\$XDG_RUNTIME_DIR/rk --net=slirp4netns --port-driver=builtin -p 127.0.0.1:18080:80/tcp true" >/dev/null 2>&1
+for c in "\$R --net=slirp4netns --port-driver=builtin -p 127.0.0.1:18080:80/tcp -- true" "\$K --state-dir=\$XDG_RUNTIME_DIR/rk --net=slirp4netns --port-driver=builtin -p 127.0.0.1:18080:80/tcp true"; do
+  f=0; for i in \$(seq 50); do \$c >/dev/null 2>&1 || f=\$((f+1)); done
+  echo "\$f" >>$work/ports-failures
+done
+# The exec benchmark's sandbox shares the host's network namespace (no --net), so nsenter gets no -n: it
+# would try to join the host's network namespace from inside the user namespace and fail with EPERM.
 \$R --name bench -- sleep 600 &
 sb=\$!
 while [ ! -f \$XDG_RUNTIME_DIR/rkexec/bench/child_pid ]; do sleep 0.05; done
@@ -72,4 +83,8 @@ echo
 echo "| command | median (ms) |"
 echo "| --- | --- |"
 table "$work/start.json"
+table "$work/ports.json"
 table "$work/exec.json"
+echo
+mapfile -t fails <"$work/ports-failures"
+echo "Failed runs of 50 with -p 127.0.0.1:18080:80/tcp and the builtin port driver: rkexec ${fails[0]}, rootlesskit ${fails[1]}."
