@@ -35,7 +35,13 @@ func init() {
 //	                      the CVE-2019-5736 pattern: /proc/PID/exe with O_PATH, tell READY (a FIFO),
 //	                      SIGKILL PID, then reopen the binary for writing until it is no longer busy
 //	                      (every rkexec gone) and write to it; the outcome goes to RESULT
+//	zombie-leader READY [MARKER]
+//	                      a daemon whose first thread exits while another runs on: /proc/PID/stat
+//	                      then shows a zombie; says "up" on READY (a FIFO) first
 func attack(what string, args []string, out io.Writer) int {
+	if what == "zombie-leader" && len(args) >= 1 {
+		return zombieLeader(args[0])
+	}
 	pid := 0
 	if len(args) > 0 {
 		pid, _ = strconv.Atoi(args[0])
@@ -162,4 +168,25 @@ func readMem(path string) string {
 		return err.Error()
 	}
 	return "read one byte"
+}
+
+// zombieLeader starts a thread that tells ready it runs and then sleeps for good, and ends the main
+// thread alone (exit, not exit_group): the process lives on in that thread, while /proc/PID/stat shows
+// its leader as a zombie. It runs from init, where the runtime keeps this goroutine on the main thread.
+func zombieLeader(ready string) int {
+	up := make(chan error)
+	go func() {
+		runtime.LockOSThread() // not the main thread, which is this function's until it exits
+		err := os.WriteFile(ready, []byte("up\n"), 0)
+		up <- err
+		for {
+			time.Sleep(time.Hour)
+		}
+	}()
+	if err := <-up; err != nil {
+		fmt.Fprintf(os.Stderr, "zombie-leader: %v\n", err)
+		return 1
+	}
+	unix.RawSyscall(unix.SYS_EXIT, 0, 0, 0) // this thread only
+	return 0                                // not reached
 }

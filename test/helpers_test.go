@@ -421,21 +421,38 @@ func processesWith(t testing.TB, marker string) []string {
 		if pid == os.Getpid() {
 			continue
 		}
-		// Errors: the process exited between listing /proc and here.
-		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-		if err != nil || !bytes.Contains(cmdline, []byte(marker)) {
-			continue
-		}
-		status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-		if err != nil {
-			continue
-		}
-		uid, zombie := statusUID(string(status))
-		if !zombie && mine(uid) {
-			found = append(found, fmt.Sprintf("%d uid %d: %s", pid, uid, bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '})))
+		if line, ok := liveWithMarker(pid, marker, mine); ok {
+			found = append(found, line)
 		}
 	}
 	return found
+}
+
+// liveWithMarker describes pid ("PID uid UID: cmdline") if one of its threads still runs, with
+// marker on its command line and a uid that mine accepts. A process whose first thread exited shows
+// as a zombie with no command line while its other threads run on: its threads are looked at too.
+func liveWithMarker(pid int, marker string, mine func(uint64) bool) (string, bool) {
+	dirs := []string{fmt.Sprintf("/proc/%d", pid)}
+	if tasks, err := os.ReadDir(dirs[0] + "/task"); err == nil {
+		for _, task := range tasks {
+			dirs = append(dirs, dirs[0]+"/task/"+task.Name())
+		}
+	}
+	for _, dir := range dirs {
+		// Errors: the process or thread exited between listing /proc and here.
+		cmdline, err := os.ReadFile(dir + "/cmdline")
+		if err != nil || !bytes.Contains(cmdline, []byte(marker)) {
+			continue
+		}
+		status, err := os.ReadFile(dir + "/status")
+		if err != nil {
+			continue
+		}
+		if uid, zombie := statusUID(string(status)); !zombie && mine(uid) {
+			return fmt.Sprintf("%d uid %d: %s", pid, uid, bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '})), true
+		}
+	}
+	return "", false
 }
 
 // pids lists the processes in /proc.

@@ -2,9 +2,11 @@ package test
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestDaemonsDieWhenTheChildIsKilled: a process of the sandbox that SIGKILLs rkexec:child (its
@@ -36,4 +38,53 @@ wait`, tc.daemon, marker)
 			noProcessesLeft(t, marker)
 		})
 	}
+}
+
+// TestZombieLeaderDaemonDies: a daemon whose first thread exited while another runs on looks like a
+// zombie in /proc/PID/stat; it is still a live process of the sandbox, and dies with it, whether the
+// command exits or kills rkexec:child.
+func TestZombieLeaderDaemonDies(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, end string }{
+		{"command-exits", "exit 0"},
+		{"child-killed", "kill -9 $PPID; wait"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			marker := sleepMarker(t) // not for sleep: clean-up kills what carries it
+			ready := filepath.Join(t.TempDir(), "ready")
+			if err := syscall.Mkfifo(ready, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			script := fmt.Sprintf(`setsid env %s=zombie-leader "$0" "$1" %s </dev/null >/dev/null 2>&1 &
+read up <"$1"
+%s`, attackEnv, marker, tc.end)
+			res := rkexec(t, "--", "sh", "-c", script, attacker(t), ready)
+			if tc.name == "child-killed" {
+				wantExit(t, res, 128+int(syscall.SIGKILL))
+			} else {
+				wantExit(t, res, 0)
+			}
+			noProcessesLeft(t, marker)
+		})
+	}
+}
+
+// TestZombieLeaderFromExecDies: the same daemon started with `rkexec exec -d`, so that its parent is
+// not in the sandbox's process tree (without --pidns), dies when the sandbox ends.
+func TestZombieLeaderFromExecDies(t *testing.T) {
+	t.Parallel()
+	s := startSandbox(t, "zombie-"+newMarker(t))
+	marker := sleepMarker(t) // not for sleep: clean-up kills what carries it
+	ready := filepath.Join(t.TempDir(), "ready")
+	if err := syscall.Mkfifo(ready, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.execDetached(t, 20*time.Second, "-e", attackEnv+"=zombie-leader", s.name, "--", attacker(t), ready, marker)
+	up, err := os.ReadFile(ready) // the daemon's first thread is gone once it wrote this
+	if err != nil || string(up) != "up\n" {
+		t.Fatalf("the daemon said %q, %v; want up", up, err)
+	}
+	s.stop(t)
+	noProcessesLeft(t, marker)
 }

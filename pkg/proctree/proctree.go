@@ -114,6 +114,46 @@ func (p *Proc) ppid(pid int) int {
 	return st.PPID
 }
 
+// Alive reports whether any thread of pid still runs. A process whose first thread exited while
+// others run on shows as a zombie in /proc/PID/stat, so a zombie's threads are looked at too.
+func (p *Proc) Alive(pid int) bool {
+	st, err := p.Stat(pid)
+	if err != nil {
+		return false
+	}
+	if !st.Exited() {
+		return true
+	}
+	tasks, err := p.readDir(strconv.Itoa(pid) + "/task")
+	if err != nil {
+		return false
+	}
+	for _, t := range tasks {
+		b, err := p.readFile(strconv.Itoa(pid) + "/task/" + t + "/stat")
+		if err != nil {
+			continue
+		}
+		if ts, err := ParseStat(b); err == nil && !ts.Exited() {
+			return true
+		}
+	}
+	return false
+}
+
+// IsDescendant reports whether pid is below ancestor in the process tree, by walking its parents.
+func (p *Proc) IsDescendant(pid, ancestor int) bool {
+	for depth := 0; depth < maxTreeDepth && pid > 1; depth++ {
+		pid = p.ppid(pid)
+		if pid == ancestor {
+			return true
+		}
+	}
+	return false
+}
+
+// maxTreeDepth bounds IsDescendant's walk; a real process tree is far shallower.
+const maxTreeDepth = 4096
+
 // Stat reads and parses /proc/PID/stat.
 func (p *Proc) Stat(pid int) (Stat, error) {
 	b, err := p.readFile(strconv.Itoa(pid) + "/stat")

@@ -14,6 +14,7 @@ import (
 	"github.com/rkexec/rkexec/pkg/exitcode"
 	"github.com/rkexec/rkexec/pkg/proctree"
 	"github.com/rkexec/rkexec/pkg/sigforward"
+	"github.com/rkexec/rkexec/pkg/sweep"
 )
 
 // Reaper catches signals from New until Stop.
@@ -86,7 +87,9 @@ func KillDescendants(proc *proctree.Proc) {
 	self := os.Getpid()
 	for {
 		for _, pid := range proc.Descendants(self) {
-			_ = unix.Kill(pid, unix.SIGKILL) // ESRCH: already gone.
+			// Through a pidfd, checked once taken: a grandchild's pid may be reaped and reused
+			// between the listing and the signal.
+			sweep.Kill(pid, func() bool { return proc.IsDescendant(pid, self) })
 		}
 		for {
 			var ws unix.WaitStatus

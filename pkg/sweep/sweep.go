@@ -56,11 +56,11 @@ func UserNamespace(proc *proctree.Proc, userNS *os.File, timeout time.Duration) 
 			if err != nil || (outside && id == mine) || (id != own && !proc.InUserNamespace(pid, own)) {
 				continue
 			}
-			if st, err := proc.Stat(pid); err != nil || st.Exited() {
-				continue // gone, or a zombie waiting for its parent
+			if !proc.Alive(pid) {
+				continue // gone, or a zombie waiting for its parent (not one whose other threads run)
 			}
 			alive++
-			if kill(proc, pid, own) {
+			if Kill(pid, func() bool { return proc.InUserNamespace(pid, own) }) {
 				killed++
 			}
 		}
@@ -74,15 +74,15 @@ func UserNamespace(proc *proctree.Proc, userNS *os.File, timeout time.Duration) 
 	}
 }
 
-// kill SIGKILLs pid if it is still a process of the namespace own. With a pidfd the check and the
+// Kill SIGKILLs pid if stillOurs says it is still the process meant. With a pidfd the check and the
 // signal reach the same process even if pid is reused in between: the pidfd is taken first, and a
-// process that /proc then shows in the namespace is either the pidfd's or makes the pidfd's dead.
-func kill(proc *proctree.Proc, pid int, own proctree.NSID) bool {
+// process that stillOurs then recognises is either the pidfd's or makes the pidfd's dead.
+func Kill(pid int, stillOurs func() bool) bool {
 	pidfd, err := unix.PidfdOpen(pid, 0)
 	switch {
 	case err == nil:
 		defer unix.Close(pidfd)
-		if !proc.InUserNamespace(pid, own) {
+		if !stillOurs() {
 			return false
 		}
 		return unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0) == nil // ESRCH: it died meanwhile
