@@ -2,15 +2,11 @@ package child
 
 import (
 	"os"
-	"time"
 
 	"github.com/rkexec/rkexec/pkg/proctree"
 	"github.com/rkexec/rkexec/pkg/reaper"
 	"github.com/rkexec/rkexec/pkg/sweep"
 )
-
-// sweepTimeout bounds the sweep of the user namespace; SIGKILL needs no more than a moment.
-const sweepTimeout = 10 * time.Second
 
 // killSandbox SIGKILLs every process in the sandbox's user namespace or one nested in it (processes
 // that joined the sandbox from outside and daemons that left the process tree), then every descendant
@@ -20,7 +16,7 @@ func killSandbox(proc *proctree.Proc) {
 	if fd, err := proc.OpenNamespace(os.Getpid(), "user"); err == nil {
 		ns := os.NewFile(uintptr(fd), "user namespace")
 		// Best effort: the descendants are killed below whatever this found.
-		_, _ = sweep.UserNamespace(proc, ns, sweepTimeout)
+		_, _ = sweep.UserNamespace(proc, ns, sweep.Timeout)
 		ns.Close()
 	}
 	reaper.KillDescendants(proc)

@@ -3,6 +3,7 @@ package enter
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -115,7 +116,7 @@ func (p procFS) pin(dir, lock *os.File, parentPID, pid int) (*Sandbox, error) {
 		return nil, fmt.Errorf("reading the caller's user namespace: %w", err)
 	}
 	if ns, err := identityOfPath(p.path(strconv.Itoa(holder), "ns", "user")); err != nil || ns != ours {
-		return nil, fmt.Errorf("not a sandbox of yours: its lock is held by process %d, which is not an rkexec of yours", holder)
+		return nil, fmt.Errorf("not a sandbox of yours: its lock is held by process %d, which is not a process of your user namespace", holder)
 	}
 	if err := p.holds(holder, dir); err != nil {
 		return nil, err
@@ -127,10 +128,11 @@ func (p procFS) pin(dir, lock *os.File, parentPID, pid int) (*Sandbox, error) {
 	if !started() {
 		return nil, fmt.Errorf("process %d is not a sandbox of yours: rkexec %d, which holds the sandbox's lock, did not start it (state.json was changed?)", pid, holder)
 	}
-	same, err := p.pinProcess(pid)
+	same, release, err := p.pinProcess(pid)
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	// Not rkexec's child itself: it is in the caller's pid namespace.
 	if pp := p.ppidOf(pid); pp == holder || pp <= 0 || p.ppidOf(pp) != holder {
 		return nil, fmt.Errorf("process %d is not a sandbox of yours: it does not descend from rkexec %d, which holds the sandbox's lock (state.json was changed?)", pid, holder)
@@ -219,25 +221,24 @@ func (p procFS) checkUserNamespace(f *os.File, ours fileID) error {
 	return nil
 }
 
-// pinProcess returns a function that tells whether pid is still the process it was when pinned: a
-// pidfd when the kernel has them (Linux 5.3), else the start time in /proc/PID/stat.
-func (p procFS) pinProcess(pid int) (func() bool, error) {
+// pinProcess returns a function that tells whether pid is still the process it was when pinned, and
+// one that releases what it holds (the caller defers it on every path): a pidfd when the kernel gives
+// one (Linux 5.3), else the start time in /proc/PID/stat.
+func (p procFS) pinProcess(pid int) (same func() bool, release func(), err error) {
 	pidfd, err := unix.PidfdOpen(pid, 0)
-	if err == nil {
-		return func() bool {
-			alive := unix.PidfdSendSignal(pidfd, 0, nil, 0) == nil
-			unix.Close(pidfd)
-			return alive
-		}, nil
+	switch {
+	case err == nil:
+		return func() bool { return unix.PidfdSendSignal(pidfd, 0, nil, 0) == nil },
+			func() { unix.Close(pidfd) }, nil
+	case errors.Is(err, unix.ESRCH):
+		return nil, nil, fmt.Errorf("sandbox process %d is not running", pid)
 	}
-	if !errors.Is(err, unix.ENOSYS) {
-		return nil, fmt.Errorf("sandbox process %d: %w", pid, err)
-	}
+	// No pidfds (Linux < 5.3, or a seccomp profile that refuses pidfd_open): its start time.
 	start := p.startTime(pid)
 	if start == "" {
-		return nil, fmt.Errorf("sandbox process %d is not running", pid)
+		return nil, nil, fmt.Errorf("sandbox process %d is not running", pid)
 	}
-	return func() bool { return p.startTime(pid) == start }, nil
+	return func() bool { return p.startTime(pid) == start }, func() {}, nil
 }
 
 // stat reads /proc/PID/stat (package proctree parses it).
@@ -278,7 +279,12 @@ func (p procFS) flockHolder(pid int, lock fileID) (int, error) {
 	fds := p.path(strconv.Itoa(pid), "fd")
 	notHeld := fmt.Errorf("%w (not by process %d, the rkexec its state.json names)", notRunning, pid)
 	entries, err := os.ReadDir(fds)
-	if err != nil {
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		// Another user's process, or one that rkexec inside a sandbox may not look at: the lock
+		// may well be held, but not by an rkexec this caller can check.
+		return 0, fmt.Errorf("cannot inspect process %d, the rkexec its state.json names: %w (not a sandbox of yours, or run from inside one?)", pid, err)
+	case err != nil:
 		return 0, notHeld
 	}
 	for _, e := range entries {

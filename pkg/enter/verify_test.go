@@ -213,7 +213,7 @@ func TestPinRefuses(t *testing.T) {
 			// e.g. a process inside a sandbox, holding a lock file it planted
 			f.link(fmt.Sprintf("/proc/%d/ns/user", f.sandbox), strconv.Itoa(fakeHolder), "ns", "user")
 			return f.sandbox
-		}, "not an rkexec of yours"},
+		}, "not a process of your user namespace"},
 		{"lock holder gone", func(f *fixture) int {
 			os.RemoveAll(filepath.Join(f.proc, strconv.Itoa(fakeHolder)))
 			return f.sandbox

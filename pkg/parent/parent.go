@@ -24,9 +24,6 @@ import (
 	"github.com/rkexec/rkexec/pkg/wire"
 )
 
-// sweepTimeout bounds the kill of what is left in the sandbox after the child; SIGKILL needs a moment.
-const sweepTimeout = 10 * time.Second
-
 // Opt configures Run. cmd/rkexec validates every field first.
 type Opt struct {
 	// Name is the sandbox's name.
@@ -175,6 +172,14 @@ type handshake struct {
 // start creates the child through nsexec, in a new user and mount namespace whose id maps are written
 // (by Start's callback) before any Go code runs in it, so the child starts with every capability there.
 func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
+	sealedInit := false
+	if opt.Namespaces != 0 || opt.ListenFDs > 0 {
+		// The child will start an init, inside the sandbox's user namespace (package sealedexe).
+		var err error
+		if sealedInit, err = sealedexe.Needed(opt.IDMaps.MapsOutsideUID); err != nil {
+			return nil, err
+		}
+	}
 	childR, parentW, err := os.Pipe()
 	if err != nil {
 		return nil, fmt.Errorf("creating the message pipe: %w", err)
@@ -207,14 +212,7 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 		Debug:           opt.Debug,
 		ListenFDs:       opt.ListenFDs,
 	}
-	if opt.Namespaces != 0 || opt.ListenFDs > 0 {
-		// The child will start an init, inside the sandbox's user namespace (package sealedexe).
-		sealed, err := sealedexe.Needed(opt.IDMaps.MapsOutsideUID)
-		if err != nil {
-			return nil, err
-		}
-		cfg.SealedInit = sealed
-	}
+	cfg.SealedInit = sealedInit
 	cmd := &exec.Cmd{
 		// The running binary, through a magic link: no path lookup.
 		Path: "/proc/self/exe",
@@ -306,7 +304,7 @@ func (s *sandbox) sweep() {
 	if !childDiedUnswept(s.childEnd) {
 		return
 	}
-	n, err := sweep.UserNamespace(s.proc, s.userNS, sweepTimeout)
+	n, err := sweep.UserNamespace(s.proc, s.userNS, sweep.Timeout)
 	if err != nil {
 		s.opt.Log.Warnf("%v", err)
 	}

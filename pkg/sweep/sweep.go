@@ -22,6 +22,10 @@ import (
 	"github.com/rkexec/rkexec/pkg/proctree"
 )
 
+// Timeout is how long the parent and the child give a sweep: SIGKILL needs no more than a moment, so
+// only a process the kernel cannot end (stuck in uninterruptible sleep) outlasts it.
+const Timeout = 10 * time.Second
+
 // pollInterval is how long a round waits for the processes it killed before looking again.
 const pollInterval = time.Millisecond
 
