@@ -16,7 +16,8 @@ import (
 	"github.com/rkexec/rkexec/pkg/proctree"
 )
 
-// fileID identifies a file (a namespace, a lock file, a directory) by device and inode.
+// fileID identifies a file (a lock file, a directory) by device and inode; namespaces are named by
+// package proctree.
 type fileID struct{ dev, ino uint64 }
 
 func identity(f *os.File) (fileID, error) {
@@ -111,11 +112,11 @@ func (p procFS) pin(dir, lock *os.File, parentPID, pid int) (*Sandbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	ours, err := identityOfPath(p.path("self", "ns", "user"))
+	ours, err := proctree.NSIDOfPath(p.path("self", "ns", "user"))
 	if err != nil {
 		return nil, fmt.Errorf("reading the caller's user namespace: %w", err)
 	}
-	if ns, err := identityOfPath(p.path(strconv.Itoa(holder), "ns", "user")); err != nil || ns != ours {
+	if ns, err := proctree.NSIDOfPath(p.path(strconv.Itoa(holder), "ns", "user")); err != nil || ns != ours {
 		return nil, fmt.Errorf("not a sandbox of yours: its lock is held by process %d, which is not a process of your user namespace", holder)
 	}
 	if err := p.holds(holder, dir); err != nil {
@@ -138,7 +139,7 @@ func (p procFS) pin(dir, lock *os.File, parentPID, pid int) (*Sandbox, error) {
 		return nil, fmt.Errorf("process %d is not a sandbox of yours: it does not descend from rkexec %d, which holds the sandbox's lock (state.json was changed?)", pid, holder)
 	}
 	s := &Sandbox{PID: pid, Holder: holder}
-	ownMnt, err := identityOfPath(p.path("self", "ns", "mnt"))
+	ownMnt, err := proctree.NSIDOfPath(p.path("self", "ns", "mnt"))
 	if err != nil {
 		return nil, fmt.Errorf("reading the caller's mount namespace: %w", err)
 	}
@@ -162,7 +163,7 @@ func (p procFS) pin(dir, lock *os.File, parentPID, pid int) (*Sandbox, error) {
 				return nil, fmt.Errorf("process %d: %w", pid, err)
 			}
 		case "mnt":
-			if mnt, err := identity(f); err != nil {
+			if mnt, err := proctree.NSIDOf(int(f.Fd())); err != nil {
 				s.Close()
 				return nil, err
 			} else if mnt == ownMnt {
@@ -201,7 +202,7 @@ func (p procFS) holds(holder int, dir *os.File) error {
 }
 
 // checkUserNamespace checks that the user namespace open as f is a child of ours, owned by us.
-func (p procFS) checkUserNamespace(f *os.File, ours fileID) error {
+func (p procFS) checkUserNamespace(f *os.File, ours proctree.NSID) error {
 	owner, err := proctree.OwnerUID(int(f.Fd()))
 	if err != nil {
 		return fmt.Errorf("owner of its user namespace: %w", err)
@@ -215,7 +216,7 @@ func (p procFS) checkUserNamespace(f *os.File, ours fileID) error {
 	}
 	parent := os.NewFile(uintptr(parentFD), "parent user namespace")
 	defer parent.Close()
-	if pns, err := identity(parent); err != nil || pns != ours {
+	if pns, err := proctree.NSIDOf(int(parent.Fd())); err != nil || pns != ours {
 		return errors.New("not a sandbox of yours: its user namespace is not a child of yours")
 	}
 	return nil
