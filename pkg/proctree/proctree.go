@@ -1,10 +1,12 @@
-// Package proctree is rkexec's one reader of /proc and of namespace identity. It finds processes
+// Package proctree is rkexec's reader of the process tree and the one home of namespace identity. It finds processes
 // through a /proc opened once, so that a later mount over /proc (by root of a sandbox that shares the
 // mount namespace) cannot hide processes from the cleanup that needs to find them: it lists processes,
 // a process's children and descendants, parses /proc/PID/stat (state, parent, start time), and opens
 // namespace files. It also names a namespace (device and inode of its nsfs file) and holds the
 // ioctl_ns(2) requests (parent namespace, owner uid), with the walk that tells whether a process is in
-// a user namespace or one nested in it.
+// a user namespace or one nested in it. The one other reader of /proc, exec's sandbox checks
+// (package enter), reads a /proc root it is given, so that its tests can build one, with the parsers
+// and namespace names of this package.
 //
 // It does not signal or reap anything.
 package proctree
