@@ -322,12 +322,15 @@ func (c *child) startInit(env []string) (int, error) {
 	// exec role, must not get it when the child went without.
 	initCfg.Target.AllowTIOCSTI = c.cfg.AllowTIOCSTI
 	initCfg.Target.Process.Env = env
-	cfgR, cfgW, err := os.Pipe()
+	// A socket pair: the config goes one way, and the init's "ready" (its /proc mounted, so a command
+	// that joins its namespaces sees the sandbox's processes) comes back before TargetStarted.
+	pair, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
-		return 0, fmt.Errorf("creating the init's config pipe: %w", err)
+		return 0, fmt.Errorf("creating the init's config socket: %w", os.NewSyscallError("socketpair", err))
 	}
+	cfgR, cfgW := os.NewFile(uintptr(pair[0]), "init-config"), os.NewFile(uintptr(pair[1]), "init-config")
 	defer cfgW.Close()
-	// The config pipe is the init's fd 3 (wire.InitConfigFD); the activation sockets follow it.
+	// The config socket is the init's fd 3 (wire.InitConfigFD); the activation sockets follow it.
 	files := []*os.File{cfgR}
 	if n := c.cfg.ListenFDs; n > 0 {
 		initCfg.Target.PreserveFDs = n
@@ -377,6 +380,12 @@ func (c *child) startInit(env []string) (int, error) {
 	// The init reads it at once; if it died instead, the write fails and the reaper sees its status.
 	if err := wire.WriteConfig(cfgW, initCfg); err != nil {
 		c.log.Debugf("sending the init its config: %v", err)
+		return p.Stage2PID, nil
+	}
+	// Its ready byte, or EOF when it failed or exec'd first: either way its /proc is what it will be.
+	var ready [1]byte
+	if _, err := cfgW.Read(ready[:]); err != nil && !errors.Is(err, io.EOF) {
+		c.log.Debugf("waiting for the init: %v", err)
 	}
 	return p.Stage2PID, nil
 }

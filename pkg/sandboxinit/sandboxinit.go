@@ -41,8 +41,9 @@ type Opt struct {
 func Run(opt Opt) int {
 	var cfg wire.InitConfig
 	cfgFile := os.NewFile(wire.InitConfigFD, "init-config")
+	// Closed once /proc is mounted: the child waits for that before it reports the sandbox ready.
+	defer cfgFile.Close()
 	err := wire.ReadConfig(cfgFile, &cfg)
-	cfgFile.Close()
 	if err != nil {
 		fmt.Fprintf(opt.Stderr, "rkexec: init: %v\n", err)
 		return 125
@@ -57,6 +58,11 @@ func Run(opt Opt) int {
 			return 125
 		}
 	}
+	if _, err := cfgFile.Write([]byte{wire.InitReady}); err != nil {
+		fmt.Fprintf(opt.Stderr, "rkexec: init: telling the child it is ready: %v\n", err)
+		return 125
+	}
+	cfgFile.Close()
 	if !cfg.Reaper {
 		// The target is this process: it dies with the child, like a target the child starts itself.
 		cfg.Target.ParentDeathSignal = int(unix.SIGKILL)

@@ -57,10 +57,15 @@ type ChildConfig struct {
 	NetNSFD int `json:"netns_fd,omitempty"`
 }
 
-// InitConfigFD is where the init finds its config: a pipe from the child carrying one frame (see
-// ReadConfig), closed after it. Activation sockets follow it, from InitConfigFD+1; the init moves
-// them to 3 and up before the target starts.
+// InitConfigFD is where the init finds its config: a socket from the child carrying one frame (see
+// ReadConfig); the init answers InitReady on it once its /proc is mounted, and closes it.
+// Activation sockets follow it, from InitConfigFD+1; the init moves them to 3 and up before the
+// target starts.
 const InitConfigFD = 3
+
+// InitReady is the byte the init sends back on InitConfigFD when its namespaces are what a command
+// joining them should see (its /proc mounted); the child reports TargetStarted only after it, or EOF.
+const InitReady = 'R'
 
 // InitConfig is what the child tells the init (the process nsexec leaves in the namespaces it
 // created inside the sandbox).

@@ -16,7 +16,7 @@
 //
 //	parent ──(nsexec: new user+mount ns)──> child     fds 3 (from parent), 4 (to parent), 5 (lock),
 //	                                                   6.. (activation sockets); ChildConfig in ParentHello
-//	child  ──(nsexec: pid/uts/... ns)─────> init      fd 3: InitConfig (one frame); 4.. activation sockets
+//	child  ──(nsexec: pid/uts/... ns)─────> init      fd 3: InitConfig (one frame), InitReady back; 4.. activation sockets
 //	init   ──(plain re-exec)──────────────> exec      fd 3: ExecSpec (one frame), for a socket-activated
 //	                                                   target under a reaping PID 1; 4.. the sockets
 //	rkexec exec ──(nsexec: joins the sandbox)> exec   fd 3: ExecSpec, then the exec socket; 4.. --preserve-fds
