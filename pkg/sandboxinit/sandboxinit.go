@@ -41,16 +41,10 @@ type Opt struct {
 func Run(opt Opt) int {
 	var cfg wire.InitConfig
 	cfgFile := os.NewFile(wire.InitConfigFD, "init-config")
-	// Closed once /proc is mounted: the child waits for that before it reports the sandbox ready.
-	defer cfgFile.Close()
 	err := wire.ReadConfig(cfgFile, &cfg)
 	if err != nil {
 		fmt.Fprintf(opt.Stderr, "rkexec: init: %v\n", err)
 		return 125
-	}
-	// The activation sockets follow the config pipe: to 3 and up, where the target expects them.
-	if err := process.MovePreserved(wire.InitConfigFD+1, cfg.Target.PreserveFDs); err != nil {
-		return report(opt.Stderr, err)
 	}
 	if cfg.MountProc {
 		if err := mountProc(); err != nil {
@@ -58,11 +52,18 @@ func Run(opt Opt) int {
 			return 125
 		}
 	}
+	// The child waits for this before it reports the sandbox ready: whoever joins it from now on
+	// sees this /proc.
 	if _, err := cfgFile.Write([]byte{wire.InitReady}); err != nil {
 		fmt.Fprintf(opt.Stderr, "rkexec: init: telling the child it is ready: %v\n", err)
 		return 125
 	}
 	cfgFile.Close()
+	// The activation sockets follow the config socket: to 3 and up, where the target expects them
+	// (over fd 3, now closed).
+	if err := process.MovePreserved(wire.InitConfigFD+1, cfg.Target.PreserveFDs); err != nil {
+		return report(opt.Stderr, err)
+	}
 	if !cfg.Reaper {
 		// The target is this process: it dies with the child, like a target the child starts itself.
 		cfg.Target.ParentDeathSignal = int(unix.SIGKILL)
