@@ -18,7 +18,9 @@ readonly RANGE_COUNT=65536
 readonly SYSCTL_FILE=/etc/sysctl.d/99-rkexec-test.conf
 # uidmap: newuidmap, newgidmap, getsubids. gcc and libc6-dev: cgo (pkg/nsenter) and go test -race.
 # git: go build stamps VCS information in a checkout. ca-certificates: the Go module proxy over https.
-readonly PACKAGES=(uidmap slirp4netns iproute2 procps psmisc util-linux tmux hyperfine
+# hyperfine and iperf3: make bench (iperf3's debconf question, start a daemon, is answered no by
+# DEBIAN_FRONTEND=noninteractive: no iperf3 server is left running).
+readonly PACKAGES=(uidmap slirp4netns iproute2 procps psmisc util-linux tmux hyperfine iperf3
 	gcc libc6-dev git ca-certificates)
 
 say() { printf 'setup-test-env: %s\n' "$*"; }
