@@ -185,7 +185,10 @@ iperf_client() { # iperf_client KEY CMD...: run the client command, record its t
 	shift
 	timeout -k 5 "$LIMIT" "$@" >"$out" 2>>"$W/net.log" || { cat "$out" >>"$W/net.log"; fail "$key: iperf3 client failed"; }
 	finish
-	record "$key" "$(gbps "$out")"
+	local rate
+	rate=$(gbps "$out")
+	[[ -n $rate ]] || { cat "$out" >>"$W/net.log"; fail "$key: no sum_received in iperf3's JSON"; }
+	record "$key" "$rate"
 }
 
 # iperf3 with the server on the host's 127.0.0.1: the client on the host, or in a sandbox dialing 10.0.2.2.
@@ -278,7 +281,7 @@ net() {
 	local t=$work/net.tsv sb='`--net=slirp4netns`'
 	echo "iperf3 bulk throughput, one TCP stream, iperf3 -t $IPERF_SECONDS, receiver's Gbit/s, best of $ROUNDS rounds:"
 	echo
-	echo "| path | Gbit/s | every round |"
+	echo "| path | Gbit/s (best) | every round |"
 	echo "| --- | --- | --- |"
 	net_row "$t" direct 'host → host, directly on 127.0.0.1'
 	net_row "$t" out-rkexec "sandbox → host 127.0.0.1 (as 10.0.2.2), rkexec $sb"
@@ -290,7 +293,7 @@ net() {
 	echo
 	echo "Sequential connections (connect, 1-byte round trip, close), $CONNS or ${CONN_SECONDS} s, best of $ROUNDS rounds:"
 	echo
-	echo "| path | connections/s | of direct | every round |"
+	echo "| path | connections/s (best) | of direct | every round |"
 	echo "| --- | --- | --- | --- |"
 	net_row "$t" conn-direct 'host → host, directly on 127.0.0.1' conn-direct
 	for d in builtin slirp4netns; do
