@@ -7,7 +7,8 @@
 #     through each port driver, and sequential connections per second through a published port beside
 #     the same client and server directly on loopback (scripts/connbench).
 # Loopback only: host-side servers bind 127.0.0.1, clients on the host dial 127.0.0.1, and clients in
-# the sandbox dial 10.0.2.2 (slirp4netns's alias of the host's loopback). Ports 18100-18299 are used.
+# the sandbox dial 10.0.2.2 (slirp4netns's alias of the host's loopback). Ports used: 18080 and
+# 18100-18299, checked free first.
 # It is a benchmark, not a test: it prints markdown tables, for docs/benchmarks.md.
 #   RUNS=20 (hyperfine runs per command), WARMUP=3, ROOTLESSKIT_VERSION=v2.3.6, PARTS="startup net",
 #   ROUNDS=3 (network rounds; the tables give the best), IPERF_SECONDS=3, CONNS=5000 and
@@ -257,7 +258,7 @@ done
 SCRIPT
 }
 
-# net_table TSV KEY LABEL [DIRECT_KEY]: one markdown row: the best of the rounds, every round, and with
+# net_row TSV KEY LABEL [DIRECT_KEY]: one markdown row: the best of the rounds, every round, and with
 # DIRECT_KEY the best as a share of DIRECT_KEY's best.
 net_row() {
 	awk -F'\t' -v key="$2" -v label="$3" -v direct="${4:-}" '
