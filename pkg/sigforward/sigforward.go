@@ -56,7 +56,7 @@ type Forwarder struct {
 	done   chan struct{}
 	// fromTerminal is FromTerminal; tests give another.
 	fromTerminal func(unix.Signal) bool
-	// relayed has bit N set once signal N was relayed.
+	// relayed has bit N-1 set once signal N (1 to 64) was relayed.
 	relayed atomic.Uint64
 }
 
@@ -82,7 +82,7 @@ func newForwarder(fromTerminal func(unix.Signal) bool) *Forwarder {
 
 // Relayed reports whether sig was relayed to the target.
 func (f *Forwarder) Relayed(sig syscall.Signal) bool {
-	return sig > 0 && sig < 64 && f.relayed.Load()&(1<<uint(sig)) != 0
+	return sig > 0 && sig <= 64 && f.relayed.Load()&(1<<uint(sig-1)) != 0
 }
 
 // SetTarget starts the relaying to pid (> 0), which must not have been reaped yet; call it once,
@@ -134,8 +134,8 @@ func (f *Forwarder) relay(t target, sig syscall.Signal, dedupe bool) {
 		return
 	}
 	// ESRCH only: the process has exited and its wait is about to return.
-	if t.send(sig) == nil && sig < 64 {
-		f.relayed.Or(1 << uint(sig))
+	if t.send(sig) == nil && sig > 0 && sig <= 64 {
+		f.relayed.Or(1 << uint(sig-1)) // bit N-1 for signal N: 1 to 64 fit
 	}
 }
 

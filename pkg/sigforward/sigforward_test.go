@@ -204,3 +204,24 @@ func waitUntil(t *testing.T, cond func() bool, msg string) {
 		}
 	}
 }
+
+// TestRelayedCoversEverySignal: Relayed answers for signal 1 and for 64 (SIGRTMAX) alike.
+func TestRelayedCoversEverySignal(t *testing.T) {
+	f := newForwarder(func(unix.Signal) bool { return false })
+	var sent []unix.Signal
+	tg := target{send: func(s unix.Signal) error { sent = append(sent, s); return nil }}
+	for _, sig := range []syscall.Signal{1, 63, 64} {
+		f.relay(tg, sig, false)
+	}
+	for _, sig := range []syscall.Signal{1, 63, 64} {
+		if !f.Relayed(sig) {
+			t.Errorf("Relayed(%d) = false after relaying it", sig)
+		}
+	}
+	if f.Relayed(2) || f.Relayed(65) || f.Relayed(0) {
+		t.Error("Relayed says yes for a signal never relayed")
+	}
+	if len(sent) != 3 {
+		t.Errorf("sent %v, want the three signals", sent)
+	}
+}

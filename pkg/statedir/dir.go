@@ -82,7 +82,7 @@ func Acquire(path string, owned bool) (*Dir, error) {
 		f.Close()
 		return fail(fmt.Errorf("state dir %s is not usable: %w", path, err))
 	}
-	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if err := lockExclusive(f); err != nil {
 		f.Close()
 		made = false // someone else's
 		if errors.Is(err, unix.EWOULDBLOCK) {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -89,6 +90,26 @@ func openAtRoot(parent *os.File, name, path string) (*Sandbox, error) {
 	s.State, s.StateErr = readState(dir, path)
 	return s, nil
 }
+
+// lockExclusive takes the exclusive flock on f without waiting for a living rkexec. held, which
+// `rkexec ps`, `info` and `exec` call, takes a shared lock for a moment: a few quick retries keep such
+// a look from making a start or a prune that comes at the same moment fail as "in use".
+func lockExclusive(f *os.File) error {
+	var err error
+	for try := 0; try < lockTries; try++ {
+		if err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); !errors.Is(err, unix.EWOULDBLOCK) {
+			return err
+		}
+		time.Sleep(lockRetryDelay)
+	}
+	return err
+}
+
+// lockTries and lockRetryDelay bound lockExclusive: far longer than held keeps its shared lock.
+const (
+	lockTries      = 5
+	lockRetryDelay = 2 * time.Millisecond
+)
 
 // held reports whether a process holds the lock open as f (so that a shared lock cannot be taken).
 func held(f *os.File) bool {
@@ -193,7 +214,7 @@ func Prune(root, name string) error {
 	if err := checkFile(lock, filepath.Join(path, LockFile)); err != nil {
 		return err
 	}
-	if err := unix.Flock(int(lock.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+	if err := lockExclusive(lock); err != nil {
 		if errors.Is(err, unix.EWOULDBLOCK) {
 			return fmt.Errorf("%s is %w", path, ErrInUse)
 		}
