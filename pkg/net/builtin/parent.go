@@ -80,9 +80,9 @@ func (p *Parent) ListPorts(context.Context) ([]port.Status, error) {
 func (p *Parent) RemovePort(_ context.Context, id int) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	i := slices.IndexFunc(p.ports, func(st port.Status) bool { return st.ID == id })
-	if i < 0 {
-		return fmt.Errorf("%w: id %d", portspec.ErrNotFound, id)
+	i, err := portspec.Index(p.ports, id)
+	if err != nil {
+		return err
 	}
 	if p.dead != nil {
 		return p.dead

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -129,4 +130,14 @@ func BindError(sp port.Spec, addr string, err error) error {
 		return fmt.Errorf("host address %s is not on this host: %w", addr, err)
 	}
 	return fmt.Errorf("binding host port %s/%s: %w", addr, sp.Proto, err)
+}
+
+// Index returns the position of the port with id among ports, or an error wrapping ErrNotFound: the
+// one lookup of a driver's table of published ports.
+func Index(ports []port.Status, id int) (int, error) {
+	i := slices.IndexFunc(ports, func(st port.Status) bool { return st.ID == id })
+	if i < 0 {
+		return -1, fmt.Errorf("%w: id %d", ErrNotFound, id)
+	}
+	return i, nil
 }

@@ -49,3 +49,13 @@ func TestConflict(t *testing.T) {
 		t.Errorf("other address: %v", err)
 	}
 }
+
+func TestIndex(t *testing.T) {
+	ports := []port.Status{{ID: 3}, {ID: 7}}
+	if i, err := Index(ports, 7); err != nil || i != 1 {
+		t.Errorf("Index(7) = %d, %v; want 1", i, err)
+	}
+	if _, err := Index(ports, 4); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Index(4) error %v, want ErrNotFound", err)
+	}
+}

@@ -96,9 +96,9 @@ func (d *Driver) ListPorts(context.Context) ([]port.Status, error) {
 func (d *Driver) RemovePort(_ context.Context, id int) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	i := slices.IndexFunc(d.ports, func(st port.Status) bool { return st.ID == id })
-	if i < 0 {
-		return fmt.Errorf("%w: id %d", portspec.ErrNotFound, id)
+	i, err := portspec.Index(d.ports, id)
+	if err != nil {
+		return err
 	}
 	if err := d.api.RemoveHostFwd(id); err != nil {
 		return fmt.Errorf("removing port %d: %w", id, err)
