@@ -20,11 +20,7 @@ func TestDaemonsDieWhenTheChildIsKilled(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			marker := sleepMarker(t) // not for sleep: clean-up kills what carries it
-			ready := filepath.Join(t.TempDir(), "ready")
-			if err := syscall.Mkfifo(ready, 0o600); err != nil {
-				t.Fatal(err)
-			}
+			marker, ready := daemonMarker(t)
 			// The daemon says it runs (with the marker on its command line) through the FIFO, then
 			// blocks opening it again, a writer that never comes: no child of its own is left if it
 			// outlives the test. The target then kills its parent, the child, and dies with it
@@ -51,11 +47,7 @@ func TestZombieLeaderDaemonDies(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			marker := sleepMarker(t) // not for sleep: clean-up kills what carries it
-			ready := filepath.Join(t.TempDir(), "ready")
-			if err := syscall.Mkfifo(ready, 0o600); err != nil {
-				t.Fatal(err)
-			}
+			marker, ready := daemonMarker(t)
 			script := fmt.Sprintf(`setsid env %s=zombie-leader "$0" "$1" %s </dev/null >/dev/null 2>&1 &
 read up <"$1"
 %s`, attackEnv, marker, tc.end)
@@ -75,11 +67,7 @@ read up <"$1"
 func TestZombieLeaderFromExecDies(t *testing.T) {
 	t.Parallel()
 	s := startSandbox(t, "zombie-"+newMarker(t))
-	marker := sleepMarker(t) // not for sleep: clean-up kills what carries it
-	ready := filepath.Join(t.TempDir(), "ready")
-	if err := syscall.Mkfifo(ready, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	marker, ready := daemonMarker(t)
 	s.execDetached(t, 20*time.Second, "-e", attackEnv+"=zombie-leader", s.name, "--", attacker(t), ready, marker)
 	up, err := os.ReadFile(ready) // the daemon's first thread is gone once it wrote this
 	if err != nil || string(up) != "up\n" {
@@ -87,4 +75,16 @@ func TestZombieLeaderFromExecDies(t *testing.T) {
 	}
 	s.stop(t)
 	noProcessesLeft(t, marker)
+}
+
+// daemonMarker returns a marker for a daemon's command line (the test's clean-up kills what carries
+// it) and a FIFO in a fresh directory on which the daemon says it runs.
+func daemonMarker(t *testing.T) (marker, ready string) {
+	t.Helper()
+	marker = sleepMarker(t) // not for sleep: clean-up kills what carries it
+	ready = filepath.Join(t.TempDir(), "ready")
+	if err := syscall.Mkfifo(ready, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return marker, ready
 }
