@@ -105,3 +105,21 @@ func (n *NetNS) Close() {
 	n.once.Do(func() { close(n.quit) })
 	<-n.done
 }
+
+// Serve accepts connections on l until it is closed, each handled by handle in its own goroutine
+// and closed after it; the test closes l when it ends.
+func Serve(t testing.TB, l net.Listener, handle func(net.Conn)) {
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+}

@@ -77,20 +77,10 @@ func (s *sandbox) tcpServer(t *testing.T, network, addr string) int {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				fmt.Fprintf(c, "%s\n", c.RemoteAddr().(*net.TCPAddr).IP)
-				io.Copy(c, c)
-			}()
-		}
-	}()
+	nettest.Serve(t, l, func(c net.Conn) {
+		fmt.Fprintf(c, "%s\n", c.RemoteAddr().(*net.TCPAddr).IP)
+		io.Copy(c, c)
+	})
 	return l.Addr().(*net.TCPAddr).Port
 }
 

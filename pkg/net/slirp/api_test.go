@@ -21,17 +21,7 @@ func TestHostFwd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer inside.Close()
-	go func() {
-		for {
-			c, err := inside.Accept()
-			if err != nil {
-				return
-			}
-			c.Write([]byte("inside\n"))
-			c.Close()
-		}
-	}()
+	nettest.Serve(t, inside, func(c net.Conn) { c.Write([]byte("inside\n")) })
 	hostPort := freePort(t)
 	guestPort := inside.Addr().(*net.TCPAddr).Port
 	id, err := api.AddHostFwd(HostFwd{Proto: "tcp", HostAddr: "127.0.0.1", HostPort: hostPort, GuestPort: guestPort})

@@ -82,17 +82,7 @@ func hostServer(t *testing.T) *net.TCPAddr {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			io.WriteString(c, "hello\n")
-			c.Close()
-		}
-	}()
+	nettest.Serve(t, l, func(c net.Conn) { io.WriteString(c, "hello\n") })
 	return l.Addr().(*net.TCPAddr)
 }
 
