@@ -159,7 +159,7 @@ func (h *harness) rkexecBinary() (string, error) {
 		return out, copyFile(abs, out, 0o755)
 	}
 
-	root, err := moduleRoot()
+	root, err := testenv.ModuleRoot()
 	if err != nil {
 		return "", err
 	}
@@ -472,24 +472,6 @@ func othersCanTraverse(dir string) bool {
 		parent := filepath.Dir(dir)
 		if parent == dir {
 			return true
-		}
-		dir = parent
-	}
-}
-
-// moduleRoot walks up from the working directory to the directory holding go.mod.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
 		}
 		dir = parent
 	}

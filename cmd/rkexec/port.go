@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rootless-containers/rootlesskit/v2/pkg/api/client"
+	"github.com/rootless-containers/rootlesskit/v2/pkg/port"
 	"github.com/spf13/cobra"
 
 	"github.com/rkexec/rkexec/pkg/net/portspec"
@@ -34,19 +35,14 @@ func newPortCommand() *cobra.Command {
 			if err != nil {
 				return usageError{err}
 			}
-			pm, done, err := portClient(args[0])
-			if err != nil {
-				return err
-			}
-			defer done()
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			st, err := pm.PortManager().AddPort(ctx, sp)
-			if err != nil {
-				return fmt.Errorf("port add %s: %w", args[1], err)
-			}
-			fmt.Fprintln(c.OutOrStdout(), st.ID)
-			return nil
+			return withPorts(args[0], func(ctx context.Context, pm port.Manager) error {
+				st, err := pm.AddPort(ctx, sp)
+				if err != nil {
+					return fmt.Errorf("port add %s: %w", args[1], err)
+				}
+				fmt.Fprintln(c.OutOrStdout(), st.ID)
+				return nil
+			})
 		},
 	}, &cobra.Command{
 		Use:     "ls NAME|STATE_DIR",
@@ -54,16 +50,14 @@ func newPortCommand() *cobra.Command {
 		Short:   "List the published ports",
 		Args:    argsUsage(1, 1),
 		RunE: func(c *cobra.Command, args []string) error {
-			pm, done, err := portClient(args[0])
-			if err != nil {
+			var list []port.Status
+			if err := withPorts(args[0], func(ctx context.Context, pm port.Manager) (err error) {
+				if list, err = pm.ListPorts(ctx); err != nil {
+					return fmt.Errorf("port ls: %w", err)
+				}
+				return nil
+			}); err != nil {
 				return err
-			}
-			defer done()
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			list, err := pm.PortManager().ListPorts(ctx)
-			if err != nil {
-				return fmt.Errorf("port ls: %w", err)
 			}
 			w := tabwriter.NewWriter(c.OutOrStdout(), 0, 8, 2, ' ', 0)
 			fmt.Fprintln(w, "ID\tPROTO\tHOST\tCHILD")
@@ -87,20 +81,27 @@ func newPortCommand() *cobra.Command {
 			if err != nil || id <= 0 {
 				return usageError{fmt.Errorf("invalid port id %q: give the number rkexec port ls shows", args[1])}
 			}
-			pm, done, err := portClient(args[0])
-			if err != nil {
-				return err
-			}
-			defer done()
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			if err := pm.PortManager().RemovePort(ctx, id); err != nil {
-				return fmt.Errorf("port rm %d: %w", id, err)
-			}
-			return nil
+			return withPorts(args[0], func(ctx context.Context, pm port.Manager) error {
+				if err := pm.RemovePort(ctx, id); err != nil {
+					return fmt.Errorf("port rm %d: %w", id, err)
+				}
+				return nil
+			})
 		},
 	})
 	return cmd
+}
+
+// withPorts runs f with the port manager of the running sandbox name, within a time limit.
+func withPorts(name string, f func(context.Context, port.Manager) error) error {
+	pm, done, err := portClient(name)
+	if err != nil {
+		return err
+	}
+	defer done()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return f(ctx, pm.PortManager())
 }
 
 // portClient connects to the API socket of the running sandbox name (checked as rkexec exec checks

@@ -50,7 +50,7 @@ func User(key string) (string, error) {
 	if v := os.Getenv(key); v != "" {
 		return v, nil
 	}
-	root, err := moduleRoot()
+	root, err := ModuleRoot()
 	if err != nil {
 		return "", fmt.Errorf("%s is not set and %s cannot be found: %w", key, UsersFile, err)
 	}
@@ -92,9 +92,9 @@ func ReadUsersFile(path string) (map[string]string, error) {
 	return out, nil
 }
 
-// moduleRoot is the nearest directory above the working directory (go test runs a test in its
+// ModuleRoot is the nearest directory above the working directory (go test runs a test in its
 // package's directory) that holds go.mod.
-func moduleRoot() (string, error) {
+func ModuleRoot() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
 		return "", err
