@@ -27,6 +27,7 @@
 #   BURST_N="1 10 100" BURST_ROUNDS=3 concurrency: sandboxes started at once, and rounds
 #   ROUNDS=3 IPERF_SECONDS=3 CONNS=5000 CONN_SECONDS=3   network rounds (the tables give the best)
 #   ROOTLESSKIT_VERSION               default: the version of rootlesskit/v2 in go.mod
+#   RESULTS=DIR                       keep the raw results there (benchreport -in DIR reads them again)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/test-users.env
@@ -423,5 +424,9 @@ if [[ $WRITE_DOC == 1 && $all == 1 ]]; then
 	report+=(-doc docs/benchmarks.md -chart docs/benchmarks.svg)
 elif [[ $WRITE_DOC == 1 ]]; then
 	echo "bench.sh: PARTS=\"$PARTS\" is not every part: docs/benchmarks.md is left as it is" >&2
+fi
+if [[ -n ${RESULTS:-} ]]; then
+	mkdir -p "$RESULTS"
+	cp -r "$O"/. "$RESULTS"/
 fi
 "${report[@]}"

@@ -204,15 +204,16 @@ func burstPanel(b *bytes.Buffer, r *results, y0 float64) float64 {
 			fmt.Fprintf(b, `<text x="%.1f" y="%.1f" fill="%s">%.0f/s, CPUs %.0f%%</text>`+"\n", xOf(p.n)+7, yOf(p.rate)-6, s.colour, p.rate, 100*p.busy)
 		}
 	}
-	// Legend.
-	lx, ly := left+plotW+20, top+10
-	for i, s := range all {
+	// Legend, under the axis.
+	lx, ly := left, bottom+36
+	for _, s := range all {
 		fmt.Fprintf(b, `<rect x="%.0f" y="%.0f" width="14" height="4" fill="%s"/><text x="%.0f" y="%.0f">%s</text>`+"\n",
-			lx, ly+float64(i)*20, s.colour, lx+20, ly+float64(i)*20+5, s.tool)
+			lx, ly-4, s.colour, lx+20, ly, s.tool)
+		lx += 140
 	}
-	fmt.Fprintf(b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="%s" stroke-dasharray="4 4"/><text x="%.0f" y="%.0f">N × rkexec's N=1</text>`+"\n",
-		lx, ly+42, lx+14, ly+42, colRkexec, lx+20, ly+45)
-	return bottom + 20
+	fmt.Fprintf(b, `<line x1="%.0f" y1="%.0f" x2="%.0f" y2="%.0f" stroke="%s" stroke-dasharray="4 4"/><text x="%.0f" y="%.0f">N × rkexec's rate at N=1 (linear scaling)</text>`+"\n",
+		lx, ly-2, lx+14, ly-2, colRkexec, lx+20, ly)
+	return ly + 10
 }
 
 // niceCeil rounds v up to 1, 2 or 5 times a power of ten.

@@ -74,6 +74,7 @@ type burstRow struct {
 	seconds, rate float64
 	failures      int
 	busy, self    float64
+	cpu           float64 // user+sys seconds of the N commands
 }
 
 func load(dir string) (*results, error) {
@@ -140,7 +141,7 @@ func load(dir string) (*results, error) {
 		for _, v := range []struct {
 			key string
 			dst *float64
-		}{{"seconds", &b.seconds}, {"rate", &b.rate}, {"busy", &b.busy}, {"self", &b.self}} {
+		}{{"seconds", &b.seconds}, {"rate", &b.rate}, {"busy", &b.busy}, {"self", &b.self}, {"cpu", &b.cpu}} {
 			if *v.dst, err = strconv.ParseFloat(kv[v.key], 64); err != nil {
 				return fmt.Errorf("%s in %q: %w", v.key, f[3], err)
 			}

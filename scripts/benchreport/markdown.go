@@ -222,9 +222,10 @@ func burstTable(b *bytes.Buffer, r *results) {
 	fmt.Fprintf(b, "### Concurrent start-up\n\n")
 	fmt.Fprintf(b, "N sandboxes (`-- true`) started at once (scripts/burst), from the first start to the last exit; the best of %d "+
 		"rounds. CPUs busy: the share of all %s CPUs' time that was not idle during the burst (/proc/stat, other work "+
-		"included); used by the burst: the sandboxes' own user+sys time over the same.\n\n", rounds, cores)
-	fmt.Fprintf(b, "| tool | N | sandboxes/s (best) | seconds | CPUs busy | used by the burst | every round (sandboxes/s) | failed |\n")
-	fmt.Fprintf(b, "| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+		"included); used by the burst: the sandboxes' own user+sys time over the same; CPU per sandbox: their user+sys "+
+		"time over N (what one start costs when N start together).\n\n", rounds, cores)
+	fmt.Fprintf(b, "| tool | N | sandboxes/s (best) | seconds | CPUs busy | used by the burst | CPU per sandbox (ms) | every round (sandboxes/s) | failed |\n")
+	fmt.Fprintf(b, "| --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, tool := range []string{"rkexec", "rootlesskit"} {
 		for _, n := range burstNs(r.burst) {
 			best, all, ok := bestBurst(r.burst, tool, n)
@@ -237,14 +238,14 @@ func burstTable(b *bytes.Buffer, r *results) {
 					failed += x.failures
 				}
 			}
-			fmt.Fprintf(b, "| %s | %d | %.1f | %.3f | %.0f%% | %.0f%% | %s | %d |\n", tool, n, best.rate, best.seconds,
-				100*best.busy, 100*best.self, strings.Join(all, ", "), failed)
+			fmt.Fprintf(b, "| %s | %d | %.1f | %.3f | %.0f%% | %.0f%% | %.1f | %s | %d |\n", tool, n, best.rate, best.seconds,
+				100*best.busy, 100*best.self, 1000*best.cpu/float64(n), strings.Join(all, ", "), failed)
 		}
 	}
 	fmt.Fprintln(b)
 	for _, tool := range []string{"rkexec", "rootlesskit"} {
 		if s := bound(r.burst, tool); s != "" {
-			fmt.Fprintf(b, "- %s: %s\n", tool, s)
+			fmt.Fprintf(b, "- what bounds %s: %s.\n", tool, s)
 		}
 	}
 	fmt.Fprintln(b)
@@ -258,14 +259,20 @@ func bound(rows []burstRow, tool string) string {
 		if !ok {
 			continue
 		}
-		what := "the CPUs are busy"
-		if best.busy < busyCPUs {
-			what = "not the CPUs"
-			if n == 1 {
-				what = "one sandbox's latency (its steps run one after the other)"
-			}
+		cost := fmt.Sprintf("%.0f ms CPU per sandbox", 1000*best.cpu/float64(n))
+		var s string
+		switch {
+		case best.busy >= busyCPUs && best.self >= 0.8*best.busy:
+			s = fmt.Sprintf("CPU-bound (CPUs %.0f%% busy, %.0f%% by the burst; %s)", 100*best.busy, 100*best.self, cost)
+		case best.busy >= busyCPUs:
+			s = fmt.Sprintf("CPUs %.0f%% busy but only %.0f%% by the burst: other work on the machine had the rest (%s)",
+				100*best.busy, 100*best.self, cost)
+		case n == 1:
+			s = fmt.Sprintf("one sandbox's steps, one after the other (CPUs %.0f%% busy; %s)", 100*best.busy, cost)
+		default:
+			s = fmt.Sprintf("not the CPUs (%.0f%% busy; %s)", 100*best.busy, cost)
 		}
-		parts = append(parts, fmt.Sprintf("N=%d %.0f%% busy: %s", n, 100*best.busy, what))
+		parts = append(parts, fmt.Sprintf("N=%d: %s", n, s))
 	}
 	return strings.Join(parts, "; ")
 }

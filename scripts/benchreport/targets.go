@@ -75,7 +75,8 @@ func targets(r *results) []target {
 // at each N, the rate is at least 80% of N × the rate of one, or the CPUs were busy; and once they
 // are, it does not fall below 80% of the best rate at a smaller N (no collapse under contention).
 func scale(rows []burstRow) target {
-	t := target{issue: "12", what: "start rate of N concurrent sandboxes (N = 1, 10, 100) grows linearly until the CPUs are busy"}
+	t := target{issue: "12", what: "start rate of N concurrent sandboxes (N = 1, 10, 100) grows linearly until the CPUs are busy " +
+		"(≥ 80% of N × N=1's rate, or CPUs ≥ 90% busy; and no N below 80% of a smaller N's rate)"}
 	ns := burstNs(rows)
 	one, _, ok := bestBurst(rows, "rkexec", 1)
 	if !ok || len(ns) < 2 {

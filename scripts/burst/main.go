@@ -1,13 +1,14 @@
 // Command burst measures how fast sandboxes start when many start at once, for scripts/bench.sh: it
 // starts N copies of a command at the same moment, waits for all of them, and prints one line
 //
-//	n=N seconds=S rate=R failures=F busy=B self=U
+//	n=N seconds=S rate=R failures=F busy=B self=U cpu=C
 //
 // where R is N/S (sandboxes per second, S from the first start to the last exit), B is the share of
 // all CPUs' time that was not idle during the burst (from /proc/stat, so other work on the machine
 // counts too), and U is the share of all CPUs' time the N commands themselves used (their user+sys
 // time, with every descendant they waited for, over S × CPUs). B near 1 means the burst was bounded
-// by the CPUs; U below B means something else on the machine took some of them. It is a benchmark
+// by the CPUs; U below B means something else on the machine took some of them. C is the commands'
+// user+sys time in seconds (C/N is what one sandbox cost when N started together). It is a benchmark
 // tool, not part of rkexec.
 //
 //	burst -n 100 -- rkexec -- true
@@ -121,8 +122,8 @@ func run(n int, timeout time.Duration, argv []string) error {
 		busy = 1 - float64(after.idle-before.idle)/float64(total)
 	}
 	self := cpu.Seconds() / (elapsed.Seconds() * float64(runtime.NumCPU()))
-	fmt.Printf("n=%d seconds=%.4f rate=%.1f failures=%d busy=%.3f self=%.3f\n",
-		n, elapsed.Seconds(), float64(n)/elapsed.Seconds(), failures, busy, self)
+	fmt.Printf("n=%d seconds=%.4f rate=%.1f failures=%d busy=%.3f self=%.3f cpu=%.4f\n",
+		n, elapsed.Seconds(), float64(n)/elapsed.Seconds(), failures, busy, self, cpu.Seconds())
 	if first != nil {
 		fmt.Fprintf(os.Stderr, "burst: first failure: %v; its output:\n%s", first.err, first.output)
 		return fmt.Errorf("%d of %d copies failed", failures, n)
