@@ -154,6 +154,9 @@ func memoryTables(b *bytes.Buffer, r *results) {
 					l, first = label, false
 				}
 				name := m.comm
+				if tool == "rootlesskit" && name == "exe" {
+					name = "exe (its child, run as /proc/self/exe)"
+				}
 				if m.role == "slirp4netns" {
 					name += " (not in the total)"
 				}
@@ -164,6 +167,9 @@ func memoryTables(b *bytes.Buffer, r *results) {
 			}
 			pss, rss, n := memTotals(r.mem, tool, sandbox, "own")
 			fmt.Fprintf(b, "| | **%s's own, %d processes** | **%s** | %s |\n", tool, n, mib(pss), mib(rss))
+			if sp, sr, sn := memTotals(r.mem, tool, sandbox, "slirp4netns"); sn > 0 {
+				fmt.Fprintf(b, "| | with slirp4netns | %s | %s |\n", mib(pss+sp), mib(rss+sr))
+			}
 		}
 	}
 	fmt.Fprintln(b)
