@@ -193,7 +193,7 @@ startup() {
 # rkexec's child is not dumpable, so only root reads its smaps_rollup), then its command killed.
 memory() {
 	echo "bench.sh: idle memory" >&2
-	local scenario tool job pid i rows
+	local scenario tool job pid i rows target
 	for scenario in pidns slirp4netns; do
 		for tool in rkexec rootlesskit; do
 			local cmd=("$B/$tool")
@@ -221,7 +221,8 @@ memory() {
 				die "memory: measuring $tool ($scenario) failed"
 			fi
 			# End the sandbox the ordinary way: its command exits.
-			kill $(awk -F'\t' '$3 == "sleep" && $4 == "target" { print $1 }' <<<"$rows")
+			target=$(awk -F'\t' '$3 == "sleep" && $4 == "target" { print $1; exit }' <<<"$rows")
+			kill "$target"
 			wait "$job" || true # sleep killed by SIGTERM: the tool exits non-zero
 			! grep -q '^reap: ' "$O/mem.log" || die "memory: $(grep '^reap: ' "$O/mem.log")"
 			awk -F'\t' -v t="$tool" -v s="$scenario" '{ print t "\t" s "\t" $0 }' <<<"$rows" >>"$O/mem.tsv"
@@ -410,10 +411,10 @@ leftovers() {
 
 meta_machine
 meta loadavg-before "$(cut -d' ' -f1-3 /proc/loadavg)"
-has_part startup && startup
-has_part memory && memory
-has_part burst && burst
-has_part net && net
+if has_part startup; then startup; fi
+if has_part memory; then memory; fi
+if has_part burst; then burst; fi
+if has_part net; then net; fi
 leftovers
 meta loadavg-after "$(cut -d' ' -f1-3 /proc/loadavg)"
 
