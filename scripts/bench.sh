@@ -122,6 +122,7 @@ meta_machine() {
 	meta iperf3 "$(first_line iperf3 --version)"
 	meta util-linux "$(first_line unshare --version)"
 	meta go "$(go env GOVERSION)"
+	meta invoker "$(id -un)"
 	meta user "$(if [[ $(id -u) -eq 0 ]]; then echo "$RKEXEC_TEST_USER"; else id -un; fi)"
 	meta parts "$PARTS"
 	meta settings "RUNS=$RUNS START_ROUNDS=$START_ROUNDS WARMUP=$WARMUP BURST_N=\"$BURST_N\" BURST_ROUNDS=$BURST_ROUNDS ROUNDS=$ROUNDS IPERF_SECONDS=$IPERF_SECONDS CONNS=$CONNS CONN_SECONDS=$CONN_SECONDS"

@@ -80,7 +80,11 @@ func runTable(b *bytes.Buffer, r *results) {
 		return "unknown"
 	}
 	fmt.Fprintf(b, "### This run\n\n| | |\n| --- | --- |\n")
-	fmt.Fprintf(b, "| reproduce | `make bench` as root after `scripts/setup-test-env.sh` (measures as the user %s); settings %s |\n", m("user"), "`"+m("settings")+"`")
+	how := fmt.Sprintf("`make bench` as root after `scripts/setup-test-env.sh` (it measures as the user %s)", m("user"))
+	if m("invoker") != "root" {
+		how = fmt.Sprintf("`make bench` as %s, not root (run as root after `scripts/setup-test-env.sh` to reproduce)", m("invoker"))
+	}
+	fmt.Fprintf(b, "| reproduce | %s; settings `%s`; parts %s |\n", how, m("settings"), m("parts"))
 	fmt.Fprintf(b, "| date | %s |\n| commit | %s |\n", m("date"), m("commit"))
 	fmt.Fprintf(b, "| machine | %s, %s cores, %s memory |\n", m("cpu"), m("cores"), m("memory"))
 	fmt.Fprintf(b, "| kernel, OS | Linux %s, %s |\n", m("kernel"), m("os"))
@@ -115,17 +119,29 @@ func startupTables(b *bytes.Buffer, r *results) {
 	fmt.Fprintln(b)
 }
 
-// memTotals sums the PSS and RSS (KiB) of one sandbox's processes with the given role.
+// memTotals sums the PSS and RSS (KiB) of one sandbox's processes with the given role; both are -1
+// when the memory of one of them could not be read.
 func memTotals(rows []memRow, tool, sandbox, role string) (pss, rss, n int) {
+	unreadable := false
 	for _, m := range rows {
 		if m.tool == tool && m.sandbox == sandbox && m.role == role {
 			pss, rss, n = pss+m.pss, rss+m.rss, n+1
+			unreadable = unreadable || m.pss < 0
 		}
+	}
+	if unreadable {
+		return -1, -1, n
 	}
 	return pss, rss, n
 }
 
-func mib(kib int) string { return fmt.Sprintf("%.1f", float64(kib)/1024) }
+// mib prints KiB as MiB; a negative value is memory memtree could not read.
+func mib(kib int) string {
+	if kib < 0 {
+		return "unreadable (not root)"
+	}
+	return fmt.Sprintf("%.1f", float64(kib)/1024)
+}
 
 func memoryTables(b *bytes.Buffer, r *results) {
 	if len(r.mem) == 0 {
@@ -167,7 +183,7 @@ func memoryTables(b *bytes.Buffer, r *results) {
 			}
 			pss, rss, n := memTotals(r.mem, tool, sandbox, "own")
 			fmt.Fprintf(b, "| | **%s's own, %d processes** | **%s** | %s |\n", tool, n, mib(pss), mib(rss))
-			if sp, sr, sn := memTotals(r.mem, tool, sandbox, "slirp4netns"); sn > 0 {
+			if sp, sr, sn := memTotals(r.mem, tool, sandbox, "slirp4netns"); sn > 0 && pss >= 0 && sp >= 0 {
 				fmt.Fprintf(b, "| | with slirp4netns | %s | %s |\n", mib(pss+sp), mib(rss+sr))
 			}
 		}

@@ -52,7 +52,7 @@ func targets(r *results) []target {
 	mem := target{issue: "12", what: "idle PSS of rkexec's own processes, one `--pidns` sandbox ≤ 0.5 × RootlessKit's"}
 	rp, _, rn := memTotals(r.mem, "rkexec", "pidns", "own")
 	kp, _, kn := memTotals(r.mem, "rootlesskit", "pidns", "own")
-	if rn > 0 && kn > 0 && kp > 0 {
+	if rn > 0 && kn > 0 && kp > 0 && rp >= 0 {
 		q := float64(rp) / float64(kp)
 		mem.measured = fmt.Sprintf("%.2f× (%s vs %s MiB; %d vs %d processes)", q, mib(rp), mib(kp), rn, kn)
 		mem.holds = q <= 0.5

@@ -6,7 +6,8 @@
 //
 // from /proc/PID/smaps_rollup. ROLE is "target" for the -target process and its descendants (not the
 // tool's memory), "slirp4netns" for a process of that name, and "own" for the tool's own processes.
-// It is a benchmark tool, not part of rkexec.
+// A process whose memory this user may not read (rkexec's child is not dumpable: only root reads
+// it) has -1 for both, and a note goes to stderr. It is a benchmark tool, not part of rkexec.
 //
 //	memtree -target sleep -wait 20s -settle 1s PID
 package main
@@ -87,7 +88,10 @@ func run(root int, target string, wait, settle time.Duration) error {
 			role = "slirp4netns"
 		}
 		pss, rss, err := memory(p.pid)
-		if err != nil {
+		if errors.Is(err, os.ErrPermission) {
+			fmt.Fprintf(os.Stderr, "memtree: %v\n", err)
+			pss, rss = -1, -1
+		} else if err != nil {
 			return err
 		}
 		fmt.Printf("%d\t%d\t%s\t%s\t%d\t%d\n", p.pid, p.ppid, p.comm, role, pss, rss)
@@ -167,7 +171,7 @@ func memory(pid int) (pss, rss int, err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		if errors.Is(err, os.ErrPermission) {
-			return 0, 0, fmt.Errorf("%w (run the benchmark as root, which measures as the test user and reads every process)", err)
+			return 0, 0, fmt.Errorf("%w (only root reads it: run the benchmark as root, which measures as the test user)", err)
 		}
 		return 0, 0, fmt.Errorf("reading memory: %w", err)
 	}
