@@ -85,15 +85,17 @@ for t in connbench burst memtree reap benchreport; do go build -o "$B/$t" "./scr
 GOBIN="$B" go install "github.com/rootless-containers/rootlesskit/v2/cmd/rootlesskit@$ROOTLESSKIT_VERSION"
 chmod 755 "$B"/*
 
-# as_user CMD...: CMD as the measured user, with a clean environment, under reap.
-as_user() {
+# user_run CMD...: CMD as the measured user, with a clean environment.
+user_run() {
 	local env=(PATH="$PATH" HOME="$H" XDG_RUNTIME_DIR="$H/xdg" TMPDIR="$H/tmp" B="$B" O="$O")
 	if [[ $(id -u) -eq 0 ]]; then
-		runuser -u "$RKEXEC_TEST_USER" -- env -i "${env[@]}" "$B/reap" -- "$@"
+		runuser -u "$RKEXEC_TEST_USER" -- env -i "${env[@]}" "$@"
 	else
-		env -i "${env[@]}" "$B/reap" -- "$@"
+		env -i "${env[@]}" "$@"
 	fi
 }
+# as_user CMD...: the same, under reap.
+as_user() { user_run "$B/reap" -- "$@"; }
 
 has_part() { [[ " $PARTS " == *" $1 "* ]]; }
 
@@ -203,13 +205,7 @@ memory() {
 			[[ $scenario == pidns ]] || cmd+=(--net=slirp4netns)
 			[[ $tool == rootlesskit ]] || cmd+=(--)
 			rm -f "$O/mem.pid"
-			if [[ $(id -u) -eq 0 ]]; then
-				runuser -u "$RKEXEC_TEST_USER" -- env -i PATH="$PATH" HOME="$H" XDG_RUNTIME_DIR="$H/xdg" TMPDIR="$H/tmp" \
-					"$B/reap" -pidfile "$O/mem.pid" -- "${cmd[@]}" sleep 600 >>"$O/mem.log" 2>&1 &
-			else
-				env -i PATH="$PATH" HOME="$H" XDG_RUNTIME_DIR="$H/xdg" TMPDIR="$H/tmp" \
-					"$B/reap" -pidfile "$O/mem.pid" -- "${cmd[@]}" sleep 600 >>"$O/mem.log" 2>&1 &
-			fi
+			user_run "$B/reap" -pidfile "$O/mem.pid" -- "${cmd[@]}" sleep 600 >>"$O/mem.log" 2>&1 &
 			job=$!
 			for ((i = 0; i < 200; i++)); do
 				[[ -s $O/mem.pid ]] && break
