@@ -28,6 +28,7 @@
 #   ROUNDS=3 IPERF_SECONDS=3 CONNS=5000 CONN_SECONDS=3   network rounds (the tables give the best)
 #   ROOTLESSKIT_VERSION               default: the version of rootlesskit/v2 in go.mod
 #   RESULTS=DIR                       keep the raw results there (benchreport -in DIR reads them again)
+#   PART_TIMEOUT=600                  seconds a part may take before it is ended (and the run fails)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/test-users.env
@@ -44,13 +45,14 @@ ROUNDS=${ROUNDS:-3}
 IPERF_SECONDS=${IPERF_SECONDS:-3}
 CONNS=${CONNS:-5000}
 CONN_SECONDS=${CONN_SECONDS:-3}
+PART_TIMEOUT=${PART_TIMEOUT:-600}
 
 die() {
 	echo "bench.sh: $*" >&2
 	exit 1
 }
 [[ $ROUNDS =~ ^[1-9]$ ]] || die "ROUNDS must be 1 to 9 (each round has its own ports)"
-for v in RUNS START_ROUNDS WARMUP BURST_ROUNDS IPERF_SECONDS CONNS CONN_SECONDS; do
+for v in RUNS START_ROUNDS WARMUP BURST_ROUNDS IPERF_SECONDS CONNS CONN_SECONDS PART_TIMEOUT; do
 	[[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number, not '${!v}'"
 done
 for p in $PARTS; do
@@ -94,8 +96,8 @@ user_run() {
 		env -i "${env[@]}" "$@"
 	fi
 }
-# as_user CMD...: the same, under reap.
-as_user() { user_run "$B/reap" -- "$@"; }
+# as_user CMD...: the same, under reap, for PART_TIMEOUT seconds at most.
+as_user() { user_run "$B/reap" -timeout "${PART_TIMEOUT}s" -- "$@"; }
 
 has_part() { [[ " $PARTS " == *" $1 "* ]]; }
 
@@ -205,7 +207,7 @@ memory() {
 			[[ $scenario == pidns ]] || cmd+=(--net=slirp4netns)
 			[[ $tool == rootlesskit ]] || cmd+=(--)
 			rm -f "$O/mem.pid"
-			user_run "$B/reap" -pidfile "$O/mem.pid" -- "${cmd[@]}" sleep 600 >>"$O/mem.log" 2>&1 &
+			user_run "$B/reap" -timeout 120s -pidfile "$O/mem.pid" -- "${cmd[@]}" sleep 600 >>"$O/mem.log" 2>&1 &
 			job=$!
 			for ((i = 0; i < 200; i++)); do
 				[[ -s $O/mem.pid ]] && break

@@ -4,10 +4,13 @@
 // the stragglers -grace to exit (a tool's teardown may end a helper just after the tool itself exits),
 // then kills whatever is left, names it, and fails. It is a benchmark tool, not part of rkexec.
 //
-//	reap [-grace 3s] [-pidfile FILE] -- COMMAND [ARG...]
+//	reap [-grace 3s] [-timeout 10m] [-pidfile FILE] -- COMMAND [ARG...]
 //
-// -pidfile writes the command's pid, so the benchmark can find the tool's process tree. reap exits
-// with the command's status, or 1 when something was left behind.
+// The command runs in its own process group, to which reap passes SIGINT, SIGTERM and SIGHUP, and
+// which it ends (SIGTERM, then SIGKILL 10 s later) once -timeout has passed, so that a hung part
+// bounds the benchmark's time. -pidfile writes the command's pid, so the benchmark can find the
+// tool's process tree. reap exits with the command's status, or 1 when it timed out or something was
+// left behind.
 package main
 
 import (
@@ -20,6 +23,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -29,8 +33,9 @@ import (
 func main() {
 	grace := flag.Duration("grace", 3*time.Second, "how long processes may outlive the command")
 	pidfile := flag.String("pidfile", "", "file to write the command's pid to")
+	timeout := flag.Duration("timeout", 0, "end the command after this long (0: never)")
 	flag.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: reap [-grace D] [-pidfile FILE] -- COMMAND [ARG...]")
+		fmt.Fprintln(os.Stderr, "usage: reap [-grace D] [-timeout D] [-pidfile FILE] -- COMMAND [ARG...]")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -38,7 +43,7 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	code, err := run(flag.Args(), *grace, *pidfile)
+	code, err := run(flag.Args(), *grace, *timeout, *pidfile)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "reap: %v\n", err)
 		os.Exit(1)
@@ -46,23 +51,37 @@ func main() {
 	os.Exit(code)
 }
 
-func run(argv []string, grace time.Duration, pidfile string) (int, error) {
+func run(argv []string, grace, timeout time.Duration, pidfile string) (int, error) {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return 0, fmt.Errorf("becoming a child subreaper: %w", err)
 	}
 	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
-	// A signal meant for the benchmark goes to the command, whose clean-up traps must run.
+	// Its own process group is not the terminal's foreground group: no stdin, so that nothing in
+	// it stops on reading (or taking over) a terminal.
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A signal meant for the benchmark goes to the command's group, whose clean-up traps must run.
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, unix.SIGINT, unix.SIGTERM, unix.SIGHUP)
 	if err := cmd.Start(); err != nil {
 		return 0, fmt.Errorf("starting %s: %w", argv[0], err)
 	}
+	group := -cmd.Process.Pid
 	go func() {
 		for s := range sigs {
-			_ = cmd.Process.Signal(s) // it may have exited already
+			_ = unix.Kill(group, s.(syscall.Signal)) // the group may be gone already
 		}
 	}()
+	var timedOut atomic.Bool
+	if timeout > 0 {
+		t := time.AfterFunc(timeout, func() {
+			timedOut.Store(true)
+			_ = unix.Kill(group, unix.SIGTERM) // the group may be gone already
+			time.Sleep(10 * time.Second)
+			_ = unix.Kill(group, unix.SIGKILL)
+		})
+		defer t.Stop()
+	}
 	if pidfile != "" {
 		if err := os.WriteFile(pidfile, []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
 			_ = cmd.Process.Kill() // the caller cannot find it without the file
@@ -82,6 +101,13 @@ func run(argv []string, grace time.Duration, pidfile string) (int, error) {
 		}
 	}
 	left := stragglers(grace)
+	if timedOut.Load() {
+		for _, p := range left {
+			_ = unix.Kill(p.pid, unix.SIGKILL) // it may have exited meanwhile
+		}
+		reapAll(time.Second)
+		return 0, fmt.Errorf("%s did not finish within %v: ended", argv[0], timeout)
+	}
 	if len(left) == 0 {
 		return code, nil
 	}
