@@ -7,6 +7,7 @@ import (
 	"os"
 
 	"github.com/sirupsen/logrus"
+	"golang.org/x/sys/unix"
 
 	"github.com/rkexec/rkexec/pkg/child"
 	"github.com/rkexec/rkexec/pkg/nsenter"
@@ -50,6 +51,7 @@ const (
 )
 
 func main() {
+	started := monotonicNow()
 	if role, ok := os.LookupEnv(roleEnvKey); ok {
 		os.Unsetenv(roleEnvKey)
 		os.Unsetenv(nsenter.EnvStage)
@@ -64,14 +66,14 @@ func main() {
 		fmt.Fprintln(os.Stderr, "rkexec: nsexec stage 2 without a role")
 		os.Exit(125)
 	}
-	os.Exit(execute(os.Args[1:]))
+	os.Exit(execute(os.Args[1:], started))
 }
 
 // runChild is the sandbox's child process (package child).
 func runChild() int {
 	return child.Run(child.Opt{
 		InitRoleEnv: roleEnv(roleInit),
-		NewLog:      func(debug bool) child.Logger { return newLogger("child", debug) },
+		NewLog:      func(debug bool, epoch int64) child.Logger { return newLogger("child", debug, epoch) },
 	})
 }
 
@@ -80,19 +82,38 @@ func runInit() int {
 	return sandboxinit.Run(sandboxinit.Opt{ExecRoleEnv: roleEnv(roleExec), Stderr: os.Stderr})
 }
 
-// newLogger returns a logger whose every line names the role that wrote it.
-func newLogger(role string, debug bool) *logrus.Logger {
+// newLogger returns a logger whose every line names the role that wrote it. With an epoch (a
+// monotonicNow of the parent's start), every line ends with its time since then, in milliseconds:
+// the lines of all roles of one run read as one timeline.
+func newLogger(role string, debug bool, epoch int64) *logrus.Logger {
 	l := logrus.New()
 	l.SetOutput(os.Stderr)
-	l.SetFormatter(&roleFormatter{role: role})
+	l.SetFormatter(&roleFormatter{role: role, epoch: epoch})
 	if debug {
 		l.SetLevel(logrus.DebugLevel)
 	}
 	return l
 }
 
-type roleFormatter struct{ role string }
+type roleFormatter struct {
+	role  string
+	epoch int64 // 0: no times
+}
 
 func (f *roleFormatter) Format(e *logrus.Entry) ([]byte, error) {
-	return fmt.Appendf(nil, "[rkexec:%s] %s: %s\n", f.role, e.Level, e.Message), nil
+	if f.epoch == 0 {
+		return fmt.Appendf(nil, "[rkexec:%s] %s: %s\n", f.role, e.Level, e.Message), nil
+	}
+	ms := float64(monotonicNow()-f.epoch) / 1e6
+	return fmt.Appendf(nil, "[rkexec:%s] %s: %s (+%.3f ms)\n", f.role, e.Level, e.Message, ms), nil
+}
+
+// monotonicNow is CLOCK_MONOTONIC in nanoseconds: one clock for every process of a run (Go's
+// monotonic time has no zero that another process shares).
+func monotonicNow() int64 {
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts) != nil {
+		return 0
+	}
+	return ts.Nano()
 }

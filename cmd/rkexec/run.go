@@ -45,14 +45,16 @@ type runFlags struct {
 	net          netFlags
 	// flags is the flag set, to tell a flag given from its default.
 	flags *pflag.FlagSet
+	// started is when main began (monotonicNow), the zero of the debug lines' times.
+	started int64
 }
 
 // usageError is a command-line mistake; the message ends with where to find help.
 type usageError struct{ error }
 
 // execute runs the command line and returns the process exit code.
-func execute(args []string) int {
-	f := &runFlags{}
+func execute(args []string, started int64) int {
+	f := &runFlags{started: started}
 	root := newRootCommand(f)
 	root.AddCommand(newPsCommand(), newInfoCommand(), newExecCommand(), newPortCommand())
 	root.SetArgs(args)
@@ -147,7 +149,11 @@ func runMain(f *runFlags, args []string) (int, error) {
 	if len(args) == 0 {
 		return 125, usageError{errors.New("no command given: rkexec [flags] -- COMMAND [ARG...]")}
 	}
-	log := newLogger("parent", f.debug)
+	var epoch int64
+	if f.debug {
+		epoch = f.started
+	}
+	log := newLogger("parent", f.debug, epoch)
 	if f.copyUpMode != "tmpfs+symlink" {
 		return 125, usageError{fmt.Errorf("invalid --copy-up-mode %q: the only mode is tmpfs+symlink", f.copyUpMode)}
 	}
@@ -192,6 +198,7 @@ func runMain(f *runFlags, args []string) (int, error) {
 		Reaper:        reaper,
 		IDMaps:        plan,
 		Debug:         f.debug,
+		DebugEpoch:    epoch,
 		ChildRoleEnv:  roleEnv(roleChild),
 		TargetEnv: []string{
 			envStateDir + "=" + stateDir,

@@ -27,8 +27,9 @@ import (
 type Opt struct {
 	// InitRoleEnv is the KEY=VALUE that makes this binary the init (cmd/rkexec's role table).
 	InitRoleEnv string
-	// NewLog makes the logger for debug and error lines, given the config's debug switch.
-	NewLog func(debug bool) Logger
+	// NewLog makes the logger for debug and error lines, given the config's debug switch and the
+	// zero of its debug lines' times (wire.ChildConfig.DebugEpoch).
+	NewLog func(debug bool, epoch int64) Logger
 }
 
 // Logger is what the child logs with; cmd/rkexec passes its logrus logger.
@@ -52,7 +53,7 @@ func (e *exitError) Unwrap() error { return e.err }
 func Run(opt Opt) int {
 	from := os.NewFile(wire.ChildFromParentFD, "from-parent")
 	to := os.NewFile(wire.ChildToParentFD, "to-parent")
-	c := &child{opt: opt, log: opt.NewLog(false), from: from, to: to}
+	c := &child{opt: opt, log: opt.NewLog(false, 0), from: from, to: to}
 	// Opened by the parent outside the sandbox: a path would be resolved in the sandbox's mount
 	// namespace, where its root can mount or rename anything over it.
 	stateDir := os.NewFile(wire.ChildStateDirFD, "state-dir")
@@ -68,7 +69,7 @@ func Run(opt Opt) int {
 		return c.lost("user namespace", err)
 	}
 	c.cfg = *hello.Child
-	c.log = opt.NewLog(c.cfg.Debug)
+	c.log = opt.NewLog(c.cfg.Debug, c.cfg.DebugEpoch)
 	return c.run()
 }
 
@@ -279,6 +280,7 @@ func (c *child) runTarget() int {
 	status, died := r.Wait(pid, nil, parentGone)
 	c.log.Debugf("target exited: code %d; killing what is left in the sandbox", status)
 	killSandbox(c.proc)
+	c.log.Debugf("sandbox swept")
 	if died {
 		c.log.Debug("the parent died: killing the sandbox")
 		c.removeStateDir()

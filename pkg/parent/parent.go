@@ -53,6 +53,9 @@ type Opt struct {
 	IDMaps idmap.Plan
 	// Debug turns on debug logging in the child too.
 	Debug bool
+	// DebugEpoch is the zero of the debug lines' times, on CLOCK_MONOTONIC in nanoseconds (see
+	// wire.ChildConfig.DebugEpoch).
+	DebugEpoch int64
 	// ChildRoleEnv is the KEY=VALUE that makes this binary the child (cmd/rkexec's role table).
 	ChildRoleEnv string
 	// TargetEnv is added to the target's environment (ROOTLESSKIT_STATE_DIR and the like).
@@ -210,6 +213,7 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 		StateDir:        dir.Path,
 		StateDirCreated: dir.Created,
 		Debug:           opt.Debug,
+		DebugEpoch:      opt.DebugEpoch,
 		ListenFDs:       opt.ListenFDs,
 	}
 	cfg.SealedInit = sealedInit

@@ -48,6 +48,9 @@ type ChildConfig struct {
 	StateDirCreated bool   `json:"state_dir_created"`
 	// Debug turns on debug logging.
 	Debug bool `json:"debug,omitempty"`
+	// DebugEpoch is the parent's start on CLOCK_MONOTONIC, in nanoseconds: debug lines of every role
+	// carry their time since then, so one run's lines read as one timeline.
+	DebugEpoch int64 `json:"debug_epoch,omitempty"`
 	// SealedInit runs the init from a sealed in-memory copy of the binary, because the file on disk
 	// could be rewritten from inside the sandbox (see package sealedexe); else from the file itself.
 	SealedInit bool `json:"sealed_init,omitempty"`
