@@ -18,7 +18,6 @@ package statedir
 import (
 	"errors"
 	"fmt"
-	"regexp"
 	"time"
 
 	"github.com/rkexec/rkexec/pkg/atomicfile"
@@ -49,11 +48,28 @@ func ownFiles() []string {
 // ErrInUse reports a state directory locked by a living rkexec.
 var ErrInUse = errors.New("in use by another running rkexec")
 
-var validName = regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$`)
+// validName says whether name is 1-64 letters, digits, '_', '.' or '-', starting with a letter or
+// digit. (Not a regexp: compiling one at package init costs every start of the binary, every role
+// included, about a third of a millisecond.)
+func validName(name string) bool {
+	if len(name) == 0 || len(name) > 64 {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		switch {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case i > 0 && (c == '_' || c == '.' || c == '-'):
+		default:
+			return false
+		}
+	}
+	return true
+}
 
 // CheckName validates a sandbox name given with --name.
 func CheckName(name string) error {
-	if !validName.MatchString(name) {
+	if !validName(name) {
 		return fmt.Errorf("invalid --name %q: use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit", name)
 	}
 	return nil

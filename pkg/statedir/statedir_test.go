@@ -61,13 +61,15 @@ func TestAcquireGivenDirKeepsItAndReusesStaleFiles(t *testing.T) {
 }
 
 func TestCheckName(t *testing.T) {
-	for _, bad := range []string{"", "a/b", "..", "-x", string(make([]byte, 65))} {
+	for _, bad := range []string{"", "a/b", "..", "-x", "_x", ".x", "a b", "a\n", "é", string(make([]byte, 65)), "a" + strings.Repeat("b", 64)} {
 		if CheckName(bad) == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}
-	if err := CheckName("dev-1.x_y"); err != nil {
-		t.Error(err)
+	for _, good := range []string{"dev-1.x_y", "0", "A.-_", "a" + strings.Repeat("b", 63)} {
+		if err := CheckName(good); err != nil {
+			t.Error(err)
+		}
 	}
 }
 
