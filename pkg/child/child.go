@@ -250,9 +250,12 @@ func (c *child) runTarget() int {
 	var pid int
 	// Socket activation needs LISTEN_PID set to the target's own pid, which only a process that then
 	// becomes the target can do: the init.
-	if c.cfg.Namespaces == 0 && c.cfg.ListenFDs == 0 {
+	switch {
+	case c.cfg.Namespaces == 0 && c.cfg.ListenFDs == 0:
 		pid, err = c.startTarget(path, env)
-	} else {
+	case c.cfg.ListenFDs == 0:
+		pid, err = c.startCInit(path, env)
+	default:
 		pid, err = c.startInit(env)
 	}
 	if err != nil {
@@ -311,8 +314,64 @@ func (c *child) startTarget(path string, env []string) (int, error) {
 	return cmd.Process.Pid, nil
 }
 
-// startInit starts the target in new namespaces through nsexec; the process nsexec leaves (the init)
-// becomes the target, or runs it as PID 1 with a reaper.
+// initExe is the binary the init is executed from: it belongs to the sandbox's user namespace, whose
+// root may open its /proc/PID/exe, so when the file on disk could be rewritten from there it is a
+// sealed copy (package sealedexe) placed above lowFD, else the running binary through a magic link.
+// release closes the copy once the init runs.
+func (c *child) initExe(lowFD int) (path string, release func(), err error) {
+	if !c.cfg.SealedInit {
+		return "/proc/self/exe", func() {}, nil
+	}
+	exe, err := sealedexe.New(lowFD)
+	if err != nil {
+		return "", nil, err
+	}
+	return exe.Path(), func() { exe.Close() }, nil
+}
+
+// startCInit starts the target in new namespaces under nsexec's init in C (package nsenter, Init):
+// no Go runtime starts in the sandbox. With a pid namespace the init mounts its /proc before Start
+// returns, so whoever joins the sandbox once it is reported ready sees it; with the reaper it is PID
+// 1 and runs the target as its child, else it becomes the target. The target's path, arguments and
+// environment are the init's own arguments and environment: what the target's execve takes.
+func (c *child) startCInit(path string, env []string) (int, error) {
+	pidns := c.cfg.Namespaces&unix.CLONE_NEWPID != 0
+	unshare := c.cfg.Namespaces
+	if pidns {
+		unshare |= unix.CLONE_NEWNS // for the init's own /proc
+	}
+	mode := nsenter.InitExec
+	if pidns && c.cfg.Reaper {
+		mode = nsenter.InitReap
+	}
+	exe, release, err := c.initExe(3 + 8)
+	if err != nil {
+		return 0, err
+	}
+	defer release()
+	cmd := &exec.Cmd{
+		Path:   exe,
+		Args:   append([]string{os.Args[0], path}, c.cfg.Target...),
+		Env:    append([]string{}, env...), // not nil: nil would be this process's environment
+		Stdin:  os.Stdin,
+		Stdout: os.Stdout,
+		Stderr: os.Stderr,
+	}
+	nsCfg := nsenter.Config{Unshare: unshare, Hostname: c.cfg.Hostname, Name: "rkexec:init", Init: mode, MountProc: pidns}
+	if c.cfg.Debug {
+		nsCfg.Debug = func(msg string) { c.log.Debugf("%s", msg) }
+	}
+	p, err := nsenter.Start(cmd, nsCfg, nil)
+	if err != nil {
+		return 0, err
+	}
+	_ = p.Release() // the reaper waits for it with wait4; Release only frees the handle
+	return p.Stage2PID, nil
+}
+
+// startInit starts the target in new namespaces through nsexec, for a socket-activated target (which
+// needs LISTEN_PID set to its own pid, so it is started in the exec role); the process nsexec leaves
+// (the init, in Go) becomes the target, or runs it as PID 1 with a reaper.
 func (c *child) startInit(env []string) (int, error) {
 	pidns := c.cfg.Namespaces&unix.CLONE_NEWPID != 0
 	initCfg := wire.InitConfig{

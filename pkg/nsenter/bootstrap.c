@@ -163,6 +163,12 @@ static const char *once_attr_name(uint16_t type)
 		return "stage-2 name";
 	case RKX_ATTR_DEBUG:
 		return "debug";
+	case RKX_ATTR_INIT:
+		return "init";
+	case RKX_ATTR_INIT_REAP:
+		return "init-reap";
+	case RKX_ATTR_MOUNT_PROC:
+		return "mount-proc";
 	}
 	return NULL;
 }
@@ -259,6 +265,18 @@ int rkx_parse_bootstrap(const uint8_t *buf, size_t len, struct rkx_bootstrap *ou
 			if (get_bool(p, plen, name, &out->debug, err, errlen) < 0)
 				return -1;
 			break;
+		case RKX_ATTR_INIT:
+			if (get_bool(p, plen, name, &out->init, err, errlen) < 0)
+				return -1;
+			break;
+		case RKX_ATTR_INIT_REAP:
+			if (get_bool(p, plen, name, &out->init_reap, err, errlen) < 0)
+				return -1;
+			break;
+		case RKX_ATTR_MOUNT_PROC:
+			if (get_bool(p, plen, name, &out->mount_proc, err, errlen) < 0)
+				return -1;
+			break;
 		default:
 			return fail(err, errlen, "unknown attribute type %u at offset %zu", atype,
 				    off - padded);
@@ -275,6 +293,10 @@ int rkx_parse_bootstrap(const uint8_t *buf, size_t len, struct rkx_bootstrap *ou
 		return fail(err, errlen, "hostname needs CLONE_NEWUTS in the clone flags");
 	if (out->maps_by_go != !!(out->clone_flags & CLONE_NEWUSER))
 		return fail(err, errlen, "maps-by-go must be set exactly when CLONE_NEWUSER is unshared");
+	if (out->init_reap && !out->init)
+		return fail(err, errlen, "init-reap needs init");
+	if (out->mount_proc && !(out->clone_flags & CLONE_NEWNS))
+		return fail(err, errlen, "mount-proc needs CLONE_NEWNS in the clone flags");
 	sort_joins(out);
 	return 0;
 }

@@ -23,6 +23,12 @@ type bootstrap struct {
 	Stage2Name string
 	// Debug: the stages log their steps at debug level.
 	Debug bool
+	// Init: stage 2 runs the command named by its arguments from C (init.c), as InitReap says.
+	Init bool
+	// InitReap: with Init, the command runs as a child of stage 2, which reaps and relays signals.
+	InitReap bool
+	// MountProc: stage 2 mounts a fresh /proc (it needs CLONE_NEWNS).
+	MountProc bool
 }
 
 var errBootstrap = errors.New("bootstrap")
@@ -85,6 +91,12 @@ func (b *bootstrap) validate() error {
 	if b.MapsByGo != (b.CloneFlags&nsTypes()[0].flag != 0) {
 		return bootstrapErr("maps-by-go must be set exactly when CLONE_NEWUSER is unshared")
 	}
+	if b.InitReap && !b.Init {
+		return bootstrapErr("init-reap needs init")
+	}
+	if b.MountProc && b.CloneFlags&nsTypes()[1].flag == 0 {
+		return bootstrapErr("mount-proc needs CLONE_NEWNS in the clone flags")
+	}
 	join := make([]Namespace, 0, len(b.Join))
 	for _, ns := range sorted {
 		if ns != nil {
@@ -143,6 +155,15 @@ func (b bootstrap) marshal() ([]byte, error) {
 	put(attrClearPdeathsig, []byte{boolByte(b.ClearPdeathsig)})
 	put(attrSetsid, []byte{boolByte(b.Setsid)})
 	put(attrDebug, []byte{boolByte(b.Debug)})
+	if b.Init {
+		put(attrInit, []byte{1})
+	}
+	if b.InitReap {
+		put(attrInitReap, []byte{1})
+	}
+	if b.MountProc {
+		put(attrMountProc, []byte{1})
+	}
 	out := buf.Bytes()
 	if len(out) > bootstrapMaxLen {
 		return nil, bootstrapErr("message is %d bytes, limit is %d", len(out), bootstrapMaxLen)
@@ -258,6 +279,12 @@ func decodeBootstrap(msg []byte) (bootstrap, error) {
 			b.Stage2Name, err = decodeString(p, maxStageName, name)
 		case attrDebug:
 			b.Debug, err = decodeBool(p, name)
+		case attrInit:
+			b.Init, err = decodeBool(p, name)
+		case attrInitReap:
+			b.InitReap, err = decodeBool(p, name)
+		case attrMountProc:
+			b.MountProc, err = decodeBool(p, name)
 		default:
 			return b, bootstrapErr("unknown attribute type %d at offset %d", atype, off-padded)
 		}
@@ -288,6 +315,12 @@ func onceAttrName(t uint16) string {
 		return "stage-2 name"
 	case attrDebug:
 		return "debug"
+	case attrInit:
+		return "init"
+	case attrInitReap:
+		return "init-reap"
+	case attrMountProc:
+		return "mount-proc"
 	}
 	return ""
 }

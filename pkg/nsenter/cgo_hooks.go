@@ -38,6 +38,9 @@ func cParseBootstrap(msg []byte) (bootstrap, error) {
 
 		ClearPdeathsig: out.clear_pdeathsig != 0,
 		Debug:          out.debug != 0,
+		Init:           out.init != 0,
+		InitReap:       out.init_reap != 0,
+		MountProc:      out.mount_proc != 0,
 	}
 	if out.hostname != nil {
 		b.Hostname = C.GoString(out.hostname)
@@ -76,6 +79,9 @@ func cProtocol() map[string]any {
 		"attrClearPdeathsig": int(C.RKX_ATTR_CLEAR_PDEATHSIG),
 		"attrStage2Name":     int(C.RKX_ATTR_STAGE2_NAME),
 		"attrDebug":          int(C.RKX_ATTR_DEBUG),
+		"attrInit":           int(C.RKX_ATTR_INIT),
+		"attrInitReap":       int(C.RKX_ATTR_INIT_REAP),
+		"attrMountProc":      int(C.RKX_ATTR_MOUNT_PROC),
 		"maxStageName":       int(C.RKX_MAX_STAGE_NAME),
 		"maxNamespacePath":   int(C.RKX_MAX_NS_PATH),
 		"maxHostname":        int(C.RKX_MAX_HOSTNAME),

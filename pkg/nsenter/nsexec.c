@@ -68,6 +68,7 @@
 #include <sys/types.h>
 
 #include "nsexec.h"
+#include "init.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -833,7 +834,7 @@ static void stage1(void)
 static void stage2(void)
 {
 	uint8_t go;
-	int clear_pdeathsig;
+	int clear_pdeathsig, init, init_reap;
 
 	st.syncfd = st.sync2[1];
 	close(st.sync1[1]);
@@ -850,6 +851,14 @@ static void stage2(void)
 		arm_pdeathsig();
 		debugf("uid and gid 0 in the user namespace");
 	}
+	if (st.config.mount_proc) {
+		/* The one path stage 2 uses (init.c): this mount namespace is a
+		 * copy of the caller's, in which nothing of the sandbox ran yet. */
+		const char *step = rkx_mount_proc();
+		if (step != NULL)
+			bail("%s", step);
+		debugf("mounted /proc");
+	}
 	cloexec_fds_from(3);
 	debugf("fds from 3 up close-on-exec (%s); returning to Go", st.procfd < 0 ? "close_range" : "the caller's /proc");
 
@@ -863,6 +872,8 @@ static void stage2(void)
 		close(st.logfd);
 	st.logfd = -1;
 	clear_pdeathsig = st.config.clear_pdeathsig;
+	init = st.config.init;
+	init_reap = st.config.init_reap;
 	free(st.buf);
 	st.buf = NULL;
 	memset(&st.config, 0, sizeof(st.config));
@@ -874,6 +885,8 @@ static void stage2(void)
 		_exit(1);
 	close(st.syncfd);
 	munmap(st.shared, sizeof(*st.shared));
+	if (init)
+		rkx_init_run(init_reap);	/* init.c: no Go runtime */
 	rewrite_env();
 	/* Last, after "go": until then the caller's death must kill us. The
 	 * Go code that asked for it watches its parent another way. It cannot
@@ -971,7 +984,9 @@ static void rkx_nsexec(void)
 }
 
 __attribute__((constructor))
-static void rkx_nsexec_constructor(void)
+static void rkx_nsexec_constructor(int argc, char **argv, char **envp)
 {
+	(void)envp;
+	rkx_init_args(argc, argv);	/* glibc passes them to constructors */
 	rkx_nsexec();
 }

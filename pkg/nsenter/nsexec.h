@@ -34,6 +34,9 @@
 #define RKX_ATTR_CLEAR_PDEATHSIG 6	/* u8 bool: stage 2 clears its parent-death signal last */
 #define RKX_ATTR_STAGE2_NAME 7	/* string: PR_SET_NAME of stage 2 */
 #define RKX_ATTR_DEBUG       8	/* u8 bool: log each step at debug level */
+#define RKX_ATTR_INIT        24	/* u8 bool: stage 2 runs its arguments' command in C (init.c) */
+#define RKX_ATTR_INIT_REAP   25	/* u8 bool: ... as its child, reaping (needs RKX_ATTR_INIT) */
+#define RKX_ATTR_MOUNT_PROC  26	/* u8 bool: stage 2 mounts a fresh /proc (needs CLONE_NEWNS) */
 
 /* Limits (protocol.go: maxNamespacePath, maxHostname, maxStageName). */
 #define RKX_MAX_NS_PATH  4095
@@ -59,6 +62,9 @@ struct rkx_bootstrap {
 	int setsid;
 	int clear_pdeathsig;
 	int debug;
+	int init;		/* stage 2 calls rkx_init_run() instead of returning */
+	int init_reap;
+	int mount_proc;
 	const char *hostname;	/* NULL when absent; points into the buffer */
 	const char *stage2_name;	/* NULL when absent; points into the buffer */
 	size_t njoin;

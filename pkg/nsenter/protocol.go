@@ -42,6 +42,12 @@ const (
 	attrClearPdeathsig = 6
 	attrStage2Name     = 7 // NUL-terminated name of stage 2 (PR_SET_NAME) for the Go code it runs
 	attrDebug          = 8 // u8 bool: the stages log their steps as "debug" lines on the log pipe
+	// u8 bool: stage 2 does not return to Go; C code (init.c) runs the command its arguments name
+	attrInit = 24
+	// u8 bool: with attrInit, stage 2 runs the command as its child and reaps (a PID 1)
+	attrInitReap = 25
+	// u8 bool: stage 2 mounts a fresh /proc before it reports ready; needs CLONE_NEWNS
+	attrMountProc = 26
 )
 
 // Limits.

@@ -31,10 +31,34 @@ type Config struct {
 	// Name is stage 2's process name (PR_SET_NAME, at most 15 bytes) for the Go code it runs, set on
 	// its main thread before the runtime starts; empty keeps "rkexec:[2:INIT]".
 	Name string
+	// Init, unless InitNone, has stage 2 never start the Go runtime: C code (init.c) runs the
+	// program cmd.Args[1] (a path, not looked up) with the arguments cmd.Args[2:] (its argv[0]
+	// first) and the environment cmd.Env, and cmd.ExtraFiles are closed first. See InitMode.
+	Init InitMode
+	// MountProc: stage 2 mounts a fresh /proc (of its pid namespace) over /proc before Start returns;
+	// Unshare must have CLONE_NEWNS, so that the mount stays in stage 2's mount namespace.
+	MountProc bool
 	// Debug, when not nil, has the stages log each step; it gets each line ("nsexec stage-1:
 	// unshared mnt"), from another goroutine, before Start returns.
 	Debug func(msg string)
 }
+
+// InitMode is what stage 2 does with the program of Config.Init.
+type InitMode int
+
+// The modes.
+const (
+	InitNone InitMode = iota // stage 2 returns to Go, which runs cmd's binary from main
+	// InitExec: stage 2 executes the program: it is that process, with a parent-death signal
+	// (SIGKILL) tied to the thread that called Start.
+	InitExec
+	// InitReap: stage 2 starts the program as its child (parent-death signal SIGKILL), relays it
+	// the signals package sigforward relays, reaps every child it gets (as PID 1, every orphan of
+	// its pid namespace) and exits with the program's exit code, 128+N when signal N killed it. A
+	// program that cannot be executed makes it exit 126 (127 when not found), with a line on
+	// stderr.
+	InitReap
+)
 
 // Namespace is an existing namespace to join.
 type Namespace struct {
@@ -109,6 +133,9 @@ func Start(cmd *exec.Cmd, cfg Config, writeMaps func(pid int) error) (*Process, 
 	msg, err := cfg.encode(writeMaps != nil)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Init != InitNone && len(cmd.Args) < 3 {
+		return nil, errors.New("nsenter: Init needs cmd.Args with the program's path and its argv")
 	}
 	return startWithBootstrap(cmd, msg, writeMaps, cfg.Debug)
 }
@@ -210,6 +237,12 @@ func (cfg Config) encode(haveWriteMaps bool) ([]byte, error) {
 	if cfg.Hostname != "" && cfg.Unshare&unix.CLONE_NEWUTS == 0 {
 		return nil, errors.New("nsenter: Hostname needs CLONE_NEWUTS in Unshare")
 	}
+	if cfg.MountProc && cfg.Unshare&unix.CLONE_NEWNS == 0 {
+		return nil, errors.New("nsenter: MountProc needs CLONE_NEWNS in Unshare")
+	}
+	if cfg.Init < InitNone || cfg.Init > InitReap {
+		return nil, fmt.Errorf("nsenter: unknown Init mode %d", cfg.Init)
+	}
 	b := bootstrap{
 		CloneFlags: uint32(cfg.Unshare),
 		Join:       append([]Namespace(nil), cfg.Join...),
@@ -220,6 +253,9 @@ func (cfg Config) encode(haveWriteMaps bool) ([]byte, error) {
 		ClearPdeathsig: cfg.ClearParentDeathSignal,
 		Stage2Name:     cfg.Name,
 		Debug:          cfg.Debug != nil,
+		Init:           cfg.Init != InitNone,
+		InitReap:       cfg.Init == InitReap,
+		MountProc:      cfg.MountProc,
 	}
 	msg, err := b.encode()
 	if err != nil {
