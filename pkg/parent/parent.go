@@ -14,6 +14,7 @@ import (
 
 	"github.com/rkexec/rkexec/pkg/command"
 	"github.com/rkexec/rkexec/pkg/exitcode"
+	"github.com/rkexec/rkexec/pkg/idle"
 	"github.com/rkexec/rkexec/pkg/idmap"
 	"github.com/rkexec/rkexec/pkg/nsenter"
 	"github.com/rkexec/rkexec/pkg/proctree"
@@ -449,6 +450,8 @@ func (s *sandbox) ready(pid int) error {
 
 // wait returns the child's exit code, which is the target's.
 func (s *sandbox) wait() (int, error) {
+	// From here on the parent mostly waits: a sandbox that runs a while gets its start-up's memory back.
+	defer idle.After(idle.Delay)()
 	st, err := s.child.Wait()
 	s.childEnd = st
 	if err != nil {
