@@ -21,6 +21,7 @@ import (
 	"github.com/rkexec/rkexec/pkg/child"
 	"github.com/rkexec/rkexec/pkg/idmap"
 	"github.com/rkexec/rkexec/pkg/parent"
+	"github.com/rkexec/rkexec/pkg/sigforward"
 	"github.com/rkexec/rkexec/pkg/statedir"
 )
 
@@ -140,6 +141,9 @@ func version() string {
 
 // runMain validates the flags, then runs the sandbox.
 func runMain(f *runFlags, args []string) (int, error) {
+	// Catching the signals to relay takes 1-3 ms: it runs while the flags are checked, and the
+	// parent waits for it before it creates anything.
+	signals := sigforward.StartAsync()
 	// First, before any helper runs: the activation fds become close-on-exec, and so does every other
 	// inherited fd, which no program rkexec starts may get.
 	listenFDCount := listenFDs()
@@ -211,6 +215,7 @@ func runMain(f *runFlags, args []string) (int, error) {
 		Log:          log,
 		Stderr:       os.Stderr,
 		Net:          netOpt,
+		Signals:      signals,
 	})
 }
 

@@ -54,7 +54,9 @@ func (e *exitError) Unwrap() error { return e.err }
 func Run(opt Opt) int {
 	from := os.NewFile(wire.ChildFromParentFD, "from-parent")
 	to := os.NewFile(wire.ChildToParentFD, "to-parent")
-	c := &child{opt: opt, log: opt.NewLog(false, 0), from: from, to: to}
+	// The relayed signals are caught while the handshake runs (catching them takes 1-3 ms); one that
+	// comes meanwhile is held for the target.
+	c := &child{opt: opt, log: opt.NewLog(false, 0), from: from, to: to, reaper: reaper.NewAsync()}
 	// Opened by the parent outside the sandbox: a path would be resolved in the sandbox's mount
 	// namespace, where its root can mount or rename anything over it.
 	stateDir := os.NewFile(wire.ChildStateDirFD, "state-dir")
@@ -88,6 +90,8 @@ type child struct {
 	parentExit <-chan struct{}
 	// network is what NetworkConfigured said; nil for the host's network.
 	network *wire.Network
+	// reaper waits for the target; made at the start, so its signals are caught by then.
+	reaper *reaper.Reaper
 }
 
 // watchParent returns a channel closed when the parent exits, from a pidfd of it taken before the
@@ -239,8 +243,9 @@ func (c *child) runTarget() int {
 			return 125
 		}
 	}
-	// Watch for SIGCHLD before the target can exit.
-	r := reaper.New()
+	// SIGCHLD is watched, and the relayed signals caught, before the target can exit.
+	r := c.reaper
+	r.Ready()
 	defer r.Stop()
 	env := c.cfg.Env
 	path, err := command.LookPath(c.cfg.Target[0], env)

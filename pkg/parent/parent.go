@@ -65,6 +65,10 @@ type Opt struct {
 	Log Logger
 	// Stderr receives the one-line warning about a degraded id map.
 	Stderr io.Writer
+	// Signals, when not nil, is the forwarder the caller started ahead (sigforward.StartAsync, whose
+	// catching takes 1-3 ms), so that it overlaps with the flags' checks; Run waits until it caught
+	// them before anything exists. nil: Run starts one.
+	Signals *sigforward.Forwarder
 	// Net is the sandbox's own network; nil for the host's (see network.go).
 	Net *NetOpt
 }
@@ -102,7 +106,11 @@ func Run(opt Opt) (int, error) {
 	// Catch signals before anything exists, so that none kills the parent before it cleans up; they
 	// reach the child once it exists (a SIGTERM during the handshake ends the child, and the
 	// handshake with it). Deferred first, so Stop runs after the state dir is released.
-	fwd := sigforward.Start()
+	fwd := opt.Signals
+	if fwd == nil {
+		fwd = sigforward.StartAsync()
+	}
+	fwd.Caught()
 	defer fwd.Stop()
 	dir, err := statedir.Acquire(opt.StateDir, opt.StateDirOwned)
 	if err != nil {

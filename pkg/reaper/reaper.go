@@ -35,7 +35,20 @@ func New() *Reaper {
 	return r
 }
 
-// Stop stops catching signals.
+// NewAsync is New with the relayed signals caught in the background (sigforward.StartAsync), for a
+// process with other work to do first; SIGCHLD is caught before it returns. Call Ready before
+// starting the target.
+func NewAsync() *Reaper {
+	r := &Reaper{sigchld: make(chan os.Signal, 1)}
+	signal.Notify(r.sigchld, unix.SIGCHLD)
+	r.fwd = sigforward.StartAsync()
+	return r
+}
+
+// Ready returns once the relayed signals are caught.
+func (r *Reaper) Ready() { r.fwd.Caught() }
+
+// Stop stops relaying signals (see sigforward.Forwarder.Stop: they stay caught).
 func (r *Reaper) Stop() {
 	r.fwd.Stop()
 	signal.Stop(r.sigchld)

@@ -54,6 +54,9 @@ type Forwarder struct {
 	ch     chan os.Signal
 	target chan target
 	done   chan struct{}
+	// stop is closed by Stop; caught is closed once the signals are caught (StartAsync).
+	stop   chan struct{}
+	caught chan struct{}
 	// fromTerminal is FromTerminal; tests give another.
 	fromTerminal func(unix.Signal) bool
 	// relayed has bit N-1 set once signal N (1 to 64) was relayed.
@@ -70,14 +73,33 @@ type target struct {
 // Start catches the relayed signals from now on and relays them to the process named by SetTarget;
 // those that arrive before it are held (up to 64).
 func Start() *Forwarder {
+	f := StartAsync()
+	f.Caught()
+	return f
+}
+
+// StartAsync is Start with the catching done in the background, for a caller with other work to do
+// meanwhile: catching a signal takes a round trip with the Go runtime's signal thread, which is
+// locked to its OS thread, so the ~50 relayed signals cost 1-3 ms. Call Caught before anything that
+// a signal must not interrupt.
+func StartAsync() *Forwarder {
 	f := newForwarder(FromTerminal)
-	signal.Notify(f.ch, Relayed()...)
+	go func() {
+		signal.Notify(f.ch, Relayed()...)
+		close(f.caught)
+	}()
 	go f.run()
 	return f
 }
 
+// Caught returns once the relayed signals are caught.
+func (f *Forwarder) Caught() { <-f.caught }
+
 func newForwarder(fromTerminal func(unix.Signal) bool) *Forwarder {
-	return &Forwarder{ch: make(chan os.Signal, 64), target: make(chan target, 1), done: make(chan struct{}), fromTerminal: fromTerminal}
+	return &Forwarder{
+		ch: make(chan os.Signal, 64), target: make(chan target, 1), done: make(chan struct{}),
+		stop: make(chan struct{}), caught: make(chan struct{}), fromTerminal: fromTerminal,
+	}
 }
 
 // Relayed reports whether sig was relayed to the target.
@@ -115,12 +137,19 @@ func (f *Forwarder) run() {
 	// Signals held from before the target existed are relayed as they are: the terminal could not
 	// have delivered them to a process that did not exist yet.
 	for held := len(f.ch); held > 0; held-- {
-		if s, ok := <-f.ch; ok {
-			f.relay(t, s.(syscall.Signal), false)
-		}
+		f.relay(t, (<-f.ch).(syscall.Signal), false)
 	}
-	for s := range f.ch {
-		f.relay(t, s.(syscall.Signal), true)
+	for {
+		select {
+		case s := <-f.ch:
+			f.relay(t, s.(syscall.Signal), true)
+		case <-f.stop:
+			// What was caught before Stop is still relayed.
+			for n := len(f.ch); n > 0; n-- {
+				f.relay(t, (<-f.ch).(syscall.Signal), true)
+			}
+			return
+		}
 	}
 }
 
@@ -139,13 +168,15 @@ func (f *Forwarder) relay(t target, sig syscall.Signal, dedupe bool) {
 	}
 }
 
-// Stop ends relaying and restores the default dispositions; signals already caught are still relayed.
+// Stop ends relaying; signals already caught are still relayed. The signals stay caught, and are
+// dropped from then on: every user of a Forwarder exits right after Stop, and restoring the default
+// dispositions would cost the round trips of StartAsync again.
 func (f *Forwarder) Stop() {
-	signal.Stop(f.ch)
-	close(f.ch)
+	// A catching still under way (StartAsync) may register the channel after this returns: harmless.
+	close(f.stop)
 	select {
 	case f.target <- target{}: // never set: the loop returns
-	default: // set: the loop ends with the closed channel
+	default: // set: the loop ends on stop
 	}
 	<-f.done
 }
