@@ -5,7 +5,8 @@
 // runtime starts, so the child's Go code runs with every capability in the namespace and needs no
 // re-exec to gain them. It reads its config (wire.ChildConfig) from the parent's hello, answers it,
 // sets mount propagation and copies up directories, waits for the network and port driver, starts
-// the target (directly, or through nsexec as the init of new namespaces, with a wire.InitConfig),
+// the target (directly, or through nsexec under the init of new namespaces: nsexec's in C, or for a
+// socket-activated target the Go one, package sandboxinit, with a wire.InitConfig),
 // and stays as the sandbox's anchor: a child subreaper that relays signals to the target, reaps
 // orphans, and exits with the target's status (128+N for signal N). When the target exits, whatever
 // it left running in the sandbox is killed. When the parent dies (the message pipe from it reaches

@@ -123,4 +123,17 @@
 // before Linux 5.3, getppid(). A stage 2 in a pid namespace below the
 // caller's sees getppid() 0 either way; stage 0 (which does see the caller)
 // then checks again after stage 2's "ready", before it sends "go".
+//
+// # The init in C
+//
+// With Config.Init, stage 2 never returns to Go: init.c runs the program
+// named by the process's own arguments (argv[1] its path, argv[2..] its
+// argv; glibc hands a constructor argc and argv) with the process's
+// environment minus nsexec's variables. InitExec executes it; InitReap runs
+// it as a child and is its PID 1: relays it the signals package sigforward
+// relays (the list is mirrored in init.c), reaps every child and exits with
+// its exit code. That spares the sandbox a Go runtime start and a Go heap.
+// With Config.MountProc, stage 2 mounts a procfs of its pid namespace on
+// /proc before "ready": the one path stage 2 uses, in the mount namespace
+// stage 1 just copied from the caller's, where nothing else runs yet.
 package nsenter

@@ -1,5 +1,7 @@
-// Package sandboxinit is the init: the first Go code of the process that nsexec started in new
-// namespaces inside the sandbox (stage 2), with its config (wire.InitConfig) on wire.InitConfigFD.
+// Package sandboxinit is the init in Go, for a socket-activated target only (every other run with
+// extra namespaces has nsexec's init in C, package nsenter's Config.Init, with the same behaviour): the
+// first Go code of the process that nsexec started in new namespaces inside the sandbox (stage 2),
+// with its config (wire.InitConfig) on wire.InitConfigFD.
 // With a new pid namespace it is PID 1: it mounts a /proc of that namespace in its own mount
 // namespace and, with the reaper on, runs the target as its child, relaying signals, reaping orphans
 // and exiting with the target's status (its exit takes the whole pid namespace down). Without the

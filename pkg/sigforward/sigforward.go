@@ -8,8 +8,9 @@
 // foreground process group: the terminal already delivered them to the whole group, target included,
 // and relaying would deliver them twice. A hook may decide otherwise for each signal.
 //
-// It is the one relay loop of rkexec: the parent uses it directly, and every process that waits for
-// a target through package reaper uses it there. It does not wait for the target.
+// It is the one relay loop of rkexec in Go: the parent uses it directly, and every process that waits
+// for a target through package reaper uses it there; nsexec's init in C (pkg/nsenter/init.c), a PID 1
+// without a Go runtime, mirrors Relayed and FromTerminal. It does not wait for the target.
 package sigforward
 
 import (
