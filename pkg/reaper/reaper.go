@@ -94,8 +94,8 @@ func reapAll(target int) (code int, done bool) {
 
 // KillDescendants SIGKILLs every descendant of this process, found through proc, and reaps them until
 // none is left. In a subreaper or PID 1 every orphan comes back as a child, so the loop ends with
-// nothing running; it polls rather than blocks, so that a child forked after a scan is found by the
-// next one instead of being waited for.
+// nothing running; it waits for the exits of the processes it killed (their pidfds), not for any
+// child, so that a child forked after a scan is found by the next one instead of being waited for.
 //
 // A process with no child at all (wait4 says ECHILD) has no descendant either: that is checked first,
 // so the usual end (the target reaped, nothing left) reads nothing in /proc. (Reading the task files
@@ -107,10 +107,11 @@ func KillDescendants(proc *proctree.Proc) {
 		if !hasChildren() {
 			return
 		}
+		var exits sweep.Exits
 		for _, pid := range proc.Descendants(self) {
 			// Through a pidfd, checked once taken: a grandchild's pid may be reaped and reused
 			// between the listing and the signal.
-			sweep.Kill(pid, func() bool { return proc.IsDescendant(pid, self) })
+			exits.Kill(pid, func() bool { return proc.IsDescendant(pid, self) })
 		}
 		for {
 			var ws unix.WaitStatus
@@ -125,7 +126,8 @@ func KillDescendants(proc *proctree.Proc) {
 				break // children remain, none exited yet
 			}
 		}
-		time.Sleep(time.Millisecond) // killed children take a moment to become zombies
+		// Killed children take a moment to exit: wait for them (their pidfds), then look again.
+		exits.Wait(time.Now().Add(sweep.Timeout))
 	}
 }
 

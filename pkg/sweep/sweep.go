@@ -26,7 +26,8 @@ import (
 // only a process the kernel cannot end (stuck in uninterruptible sleep) outlasts it.
 const Timeout = 10 * time.Second
 
-// pollInterval is how long a round waits for the processes it killed before looking again.
+// pollInterval is how long a round waits for the processes it killed before looking again, when it
+// has no pidfd of any of them to wait on (Linux < 5.3, or a seccomp filter refuses pidfd_open).
 const pollInterval = time.Millisecond
 
 // UserNamespace SIGKILLs every process (but the calling one) whose user namespace is the one open as
@@ -52,6 +53,7 @@ func UserNamespace(proc *proctree.Proc, userNS *os.File, timeout time.Duration) 
 	deadline := time.Now().Add(timeout)
 	for {
 		alive := 0
+		var exits Exits
 		for _, pid := range proc.Pids() {
 			if pid == self {
 				continue
@@ -64,17 +66,82 @@ func UserNamespace(proc *proctree.Proc, userNS *os.File, timeout time.Duration) 
 				continue // gone, or a zombie waiting for its parent (not one whose other threads run)
 			}
 			alive++
-			if Kill(pid, func() bool { return proc.InUserNamespace(pid, own) }) {
+			if exits.Kill(pid, func() bool { return proc.InUserNamespace(pid, own) }) {
 				killed++
 			}
 		}
 		if alive == 0 {
-			return killed, nil
+			return killed, nil // none killed this round: no pidfd is held
 		}
 		if time.Now().After(deadline) {
+			exits.forget()
 			return killed, fmt.Errorf("sweeping the sandbox: %d processes still alive after %v", alive, timeout)
 		}
-		time.Sleep(pollInterval) // killed processes take a moment to become zombies
+		// Killed processes take a moment to exit: wait for them, then look again (for processes
+		// forked meanwhile).
+		exits.Wait(deadline)
+	}
+}
+
+// Exits collects pidfds of processes killed by Kill, for Wait: waiting for their exits is an event,
+// not a poll. The zero value is ready to use.
+type Exits struct {
+	fds []int
+}
+
+// forget closes the pidfds.
+func (e *Exits) forget() {
+	for _, fd := range e.fds {
+		unix.Close(fd)
+	}
+	e.fds = nil
+}
+
+// Kill is the function Kill, keeping the pidfd it signalled through for Wait.
+func (e *Exits) Kill(pid int, stillOurs func() bool) bool {
+	fd, killed := kill(pid, stillOurs)
+	if fd >= 0 {
+		if killed {
+			e.fds = append(e.fds, fd)
+		} else {
+			unix.Close(fd)
+		}
+	}
+	return killed
+}
+
+// Wait returns once every process killed through e has exited (as a zombie, or reaped) or deadline
+// has passed, and forgets them. With no pidfd to wait on it sleeps pollInterval, so that a caller's
+// next look finds the processes it could not watch gone.
+func (e *Exits) Wait(deadline time.Time) {
+	if len(e.fds) == 0 {
+		time.Sleep(pollInterval)
+		return
+	}
+	defer e.forget()
+	pfds := make([]unix.PollFd, len(e.fds))
+	for i, fd := range e.fds {
+		pfds[i] = unix.PollFd{Fd: int32(fd), Events: unix.POLLIN}
+	}
+	for len(pfds) > 0 {
+		ms := int(time.Until(deadline).Milliseconds()) + 1
+		if ms <= 0 {
+			return
+		}
+		n, err := unix.Poll(pfds, ms)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n == 0 {
+			return // cannot wait, or the deadline: the caller's look tells
+		}
+		rest := pfds[:0]
+		for _, p := range pfds {
+			if p.Revents == 0 {
+				rest = append(rest, unix.PollFd{Fd: p.Fd, Events: unix.POLLIN})
+			}
+		}
+		pfds = rest
 	}
 }
 
@@ -82,19 +149,27 @@ func UserNamespace(proc *proctree.Proc, userNS *os.File, timeout time.Duration) 
 // signal reach the same process even if pid is reused in between: the pidfd is taken first, and a
 // process that stillOurs then recognises is either the pidfd's or makes the pidfd's dead.
 func Kill(pid int, stillOurs func() bool) bool {
+	fd, killed := kill(pid, stillOurs)
+	if fd >= 0 {
+		unix.Close(fd)
+	}
+	return killed
+}
+
+// kill is Kill, returning the pidfd it used (-1 without one), which the caller closes.
+func kill(pid int, stillOurs func() bool) (pidfd int, killed bool) {
 	pidfd, err := unix.PidfdOpen(pid, 0)
 	switch {
 	case err == nil:
-		defer unix.Close(pidfd)
 		if !stillOurs() {
-			return false
+			return pidfd, false
 		}
-		return unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0) == nil // ESRCH: it died meanwhile
+		return pidfd, unix.PidfdSendSignal(pidfd, unix.SIGKILL, nil, 0) == nil // ESRCH: it died meanwhile
 	case errors.Is(err, unix.ESRCH):
-		return false
+		return -1, false
 	default:
 		// No pidfds (Linux < 5.3, or a seccomp profile that hides them): the pid was checked a
 		// moment ago, which is what the kernel's own tools do.
-		return unix.Kill(pid, unix.SIGKILL) == nil
+		return -1, unix.Kill(pid, unix.SIGKILL) == nil
 	}
 }
