@@ -371,6 +371,12 @@ func (c *child) startCInit(path string, env []string) (int, error) {
 		nsCfg.Debug = func(msg string) { c.log.Debugf("%s", msg) }
 	}
 	p, err := nsenter.Start(cmd, nsCfg, nil)
+	if errors.Is(err, unix.E2BIG) {
+		// The init's execve carries the command's arguments and environment: over the kernel's
+		// limit, it is the command's execve that could not be, and the error says so.
+		err = command.ExecFailed(c.cfg.Target[0], unix.E2BIG)
+		return 0, &exitError{code: command.CodeOf(err), err: err}
+	}
 	if err != nil {
 		return 0, err
 	}
