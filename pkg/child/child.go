@@ -353,7 +353,7 @@ func (c *child) startCInit(path string, env []string) (int, error) {
 	if pidns && c.cfg.Reaper {
 		mode = nsenter.InitReap
 	}
-	exe, release, err := c.initExe(3 + 8)
+	exe, release, err := c.initExe(3 + 8) // above the fds the fork places
 	if err != nil {
 		return 0, err
 	}
@@ -420,19 +420,13 @@ func (c *child) startInit(env []string) (int, error) {
 	if pidns {
 		unshare |= unix.CLONE_NEWNS // for the init's own /proc
 	}
-	// The init belongs to the sandbox's user namespace, whose root may open its /proc/PID/exe: when
-	// the file on disk could be rewritten from there, let that be a sealed copy of the binary
-	// instead, above the fds the fork places. Else the running binary, through a magic link.
-	path := "/proc/self/exe"
-	if c.cfg.SealedInit {
-		exe, err := sealedexe.New(3 + len(files) + 8)
-		if err != nil {
-			cfgR.Close()
-			return 0, err
-		}
-		defer exe.Close()
-		path = exe.Path()
+	// Above the fds the fork places.
+	path, release, err := c.initExe(3 + len(files) + 8)
+	if err != nil {
+		cfgR.Close()
+		return 0, err
 	}
+	defer release()
 	cmd := &exec.Cmd{
 		Path: path,
 		Args: []string{os.Args[0]},
