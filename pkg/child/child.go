@@ -14,7 +14,6 @@ import (
 
 	"github.com/rkexec/rkexec/pkg/command"
 	"github.com/rkexec/rkexec/pkg/exitcode"
-	"github.com/rkexec/rkexec/pkg/idle"
 	"github.com/rkexec/rkexec/pkg/nsenter"
 	"github.com/rkexec/rkexec/pkg/proctree"
 	"github.com/rkexec/rkexec/pkg/reaper"
@@ -286,10 +285,7 @@ func (c *child) runTarget() int {
 			gone.Do(func() { close(parentGone) })
 		}()
 	}
-	// From here on the child waits: a sandbox that runs a while gets its start-up's memory back.
-	stopIdle := idle.After(idle.Delay)
 	status, died := r.Wait(pid, nil, parentGone)
-	stopIdle()
 	c.log.Debugf("target exited: code %d; killing what is left in the sandbox", status)
 	killSandbox(c.proc)
 	c.log.Debugf("sandbox swept")

@@ -14,7 +14,6 @@ import (
 
 	"github.com/rkexec/rkexec/pkg/command"
 	"github.com/rkexec/rkexec/pkg/exitcode"
-	"github.com/rkexec/rkexec/pkg/idle"
 	"github.com/rkexec/rkexec/pkg/idmap"
 	"github.com/rkexec/rkexec/pkg/nsenter"
 	"github.com/rkexec/rkexec/pkg/proctree"
@@ -458,8 +457,6 @@ func (s *sandbox) ready(pid int) error {
 
 // wait returns the child's exit code, which is the target's.
 func (s *sandbox) wait() (int, error) {
-	// From here on the parent mostly waits: a sandbox that runs a while gets its start-up's memory back.
-	defer idle.After(idle.Delay)()
 	st, err := s.child.Wait()
 	s.childEnd = st
 	if err != nil {
