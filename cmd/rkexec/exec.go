@@ -113,7 +113,6 @@ func runExec(f *execFlags, args []string) (int, error) {
 	code, err := enter.Run(enter.Opt{
 		Sandbox:       sandbox,
 		Spec:          spec,
-		ExecRoleEnv:   roleEnv(roleExec),
 		TTY:           f.tty,
 		ConsoleSocket: f.consoleSocket,
 		Detach:        f.detach,

@@ -22,6 +22,7 @@ import (
 	"github.com/rkexec/rkexec/pkg/atomicfile"
 	"github.com/rkexec/rkexec/pkg/exitcode"
 	"github.com/rkexec/rkexec/pkg/nsenter"
+	"github.com/rkexec/rkexec/pkg/process"
 	"github.com/rkexec/rkexec/pkg/proctree"
 	"github.com/rkexec/rkexec/pkg/reaper"
 	"github.com/rkexec/rkexec/pkg/sigforward"
@@ -34,8 +35,6 @@ type Opt struct {
 	Sandbox *Sandbox
 	// Spec is the command and how to run it.
 	Spec wire.ExecSpec
-	// ExecRoleEnv is the KEY=VALUE that makes this binary the exec step (cmd/rkexec's role table).
-	ExecRoleEnv string
 	// TTY gives the command a new pseudo-terminal as stdin, stdout and stderr.
 	TTY bool
 	// ConsoleSocket, with TTY, is a unix socket to send the terminal's master to instead of proxying.
@@ -76,6 +75,15 @@ func Run(opt Opt) (int, error) {
 	// detached, the process inside sends "started" once the command runs, and waits for our "ack"
 	// before it exits.
 	opt.Spec.ExecSync = true
+	// nsexec's stage 2 applies the spec and execs the command from C: no Go runtime inside.
+	x, err := process.ForNsexec(opt.Spec)
+	if err != nil {
+		return 125, &Error{err}
+	}
+	msg, err := nsenter.EncodeExec(x)
+	if err != nil {
+		return 125, &Error{err}
+	}
 	execSyncR, execSyncW, err := execSyncPair()
 	if err != nil {
 		return 125, &Error{err}
@@ -85,12 +93,12 @@ func Run(opt Opt) (int, error) {
 		// The binary the caller runs, through a magic link: no path lookup.
 		Path: "/proc/self/exe",
 		Args: []string{os.Args[0]},
-		// The role only: the command's environment is in the spec.
-		Env:    []string{opt.ExecRoleEnv},
+		// None: the command's environment is in the exec message.
+		Env:    []string{},
 		Stdin:  os.Stdin,
 		Stdout: os.Stdout,
 		Stderr: os.Stderr,
-		// The exec socket at wire.ExecSpecFD, the preserved fds after it.
+		// The exec socket at nsenter.ExecFD, the preserved fds after it.
 		ExtraFiles: []*os.File{execSyncW},
 	}
 	for fd := 3; fd < 3+opt.Spec.PreserveFDs; fd++ {
@@ -102,14 +110,14 @@ func Run(opt Opt) (int, error) {
 	// Catch SIGCHLD and the relayed signals before the command can exit.
 	r := reaper.New()
 	defer r.Stop()
-	p, err := nsenter.Start(cmd, nsenter.Config{Join: opt.Sandbox.joins, Setsid: opt.TTY}, nil)
+	p, err := nsenter.Start(cmd, nsenter.Config{Join: opt.Sandbox.joins, Setsid: opt.TTY, Exec: true}, nil)
 	execSyncW.Close()
 	if err != nil {
 		return 125, &Error{fmt.Errorf("joining the sandbox: %w", err)}
 	}
 	pid := p.Stage2PID
 	defer p.Release() // the reaper waits for it with wait4; Release only frees the handle
-	if err := wire.WriteConfig(execSyncR, opt.Spec); err != nil {
+	if _, err := execSyncR.Write(msg); err != nil {
 		// It died before reading its spec: reap it; its stderr said why, if anything.
 		_ = unix.Kill(pid, unix.SIGKILL)    // it may be gone already
 		_, _ = unix.Wait4(pid, nil, 0, nil) // its status does not matter

@@ -169,6 +169,8 @@ static const char *once_attr_name(uint16_t type)
 		return "init-reap";
 	case RKX_ATTR_MOUNT_PROC:
 		return "mount-proc";
+	case RKX_ATTR_EXEC:
+		return "exec";
 	}
 	return NULL;
 }
@@ -275,6 +277,10 @@ int rkx_parse_bootstrap(const uint8_t *buf, size_t len, struct rkx_bootstrap *ou
 			break;
 		case RKX_ATTR_MOUNT_PROC:
 			if (get_bool(p, plen, name, &out->mount_proc, err, errlen) < 0)
+				return -1;
+			break;
+		case RKX_ATTR_EXEC:
+			if (get_bool(p, plen, name, &out->exec, err, errlen) < 0)
 				return -1;
 			break;
 		default:

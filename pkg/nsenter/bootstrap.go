@@ -29,6 +29,8 @@ type bootstrap struct {
 	InitReap bool
 	// MountProc: stage 2 mounts a fresh /proc (it needs CLONE_NEWNS).
 	MountProc bool
+	// Exec: stage 2 execs an exec message from C instead of returning to Go.
+	Exec bool
 }
 
 var errBootstrap = errors.New("bootstrap")
@@ -164,6 +166,9 @@ func (b bootstrap) marshal() ([]byte, error) {
 	if b.MountProc {
 		put(attrMountProc, []byte{1})
 	}
+	if b.Exec {
+		put(attrExec, []byte{1})
+	}
 	out := buf.Bytes()
 	if len(out) > bootstrapMaxLen {
 		return nil, bootstrapErr("message is %d bytes, limit is %d", len(out), bootstrapMaxLen)
@@ -285,6 +290,8 @@ func decodeBootstrap(msg []byte) (bootstrap, error) {
 			b.InitReap, err = decodeBool(p, name)
 		case attrMountProc:
 			b.MountProc, err = decodeBool(p, name)
+		case attrExec:
+			b.Exec, err = decodeBool(p, name)
 		default:
 			return b, bootstrapErr("unknown attribute type %d at offset %d", atype, off-padded)
 		}
@@ -321,6 +328,8 @@ func onceAttrName(t uint16) string {
 		return "init-reap"
 	case attrMountProc:
 		return "mount-proc"
+	case attrExec:
+		return "exec"
 	}
 	return ""
 }

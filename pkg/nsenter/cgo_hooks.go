@@ -41,6 +41,7 @@ func cParseBootstrap(msg []byte) (bootstrap, error) {
 		Init:           out.init != 0,
 		InitReap:       out.init_reap != 0,
 		MountProc:      out.mount_proc != 0,
+		Exec:           out.exec != 0,
 	}
 	if out.hostname != nil {
 		b.Hostname = C.GoString(out.hostname)
@@ -82,6 +83,7 @@ func cProtocol() map[string]any {
 		"attrInit":           int(C.RKX_ATTR_INIT),
 		"attrInitReap":       int(C.RKX_ATTR_INIT_REAP),
 		"attrMountProc":      int(C.RKX_ATTR_MOUNT_PROC),
+		"attrExec":           int(C.RKX_ATTR_EXEC),
 		"maxStageName":       int(C.RKX_MAX_STAGE_NAME),
 		"maxNamespacePath":   int(C.RKX_MAX_NS_PATH),
 		"maxHostname":        int(C.RKX_MAX_HOSTNAME),

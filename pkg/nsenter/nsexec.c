@@ -69,6 +69,7 @@
 
 #include "nsexec.h"
 #include "init.h"
+#include "exec.h"
 
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
@@ -834,7 +835,7 @@ static void stage1(void)
 static void stage2(void)
 {
 	uint8_t go;
-	int clear_pdeathsig, init, init_reap;
+	int clear_pdeathsig, init, init_reap, exec_in_c;
 
 	st.syncfd = st.sync2[1];
 	close(st.sync1[1]);
@@ -874,6 +875,7 @@ static void stage2(void)
 	clear_pdeathsig = st.config.clear_pdeathsig;
 	init = st.config.init;
 	init_reap = st.config.init_reap;
+	exec_in_c = st.config.exec;
 	free(st.buf);
 	st.buf = NULL;
 	memset(&st.config, 0, sizeof(st.config));
@@ -893,6 +895,8 @@ static void stage2(void)
 	 * fail with a valid signal number (0). */
 	if (clear_pdeathsig)
 		(void)prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+	if (exec_in_c)
+		rkx_exec_stage2();	/* exec.c: no Go runtime */
 }
 
 /* ---- entry -------------------------------------------------------------- */

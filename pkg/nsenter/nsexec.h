@@ -37,6 +37,7 @@
 #define RKX_ATTR_INIT        24	/* u8 bool: stage 2 runs its arguments' command in C (init.c) */
 #define RKX_ATTR_INIT_REAP   25	/* u8 bool: ... as its child, reaping (needs RKX_ATTR_INIT) */
 #define RKX_ATTR_MOUNT_PROC  26	/* u8 bool: stage 2 mounts a fresh /proc (needs CLONE_NEWNS) */
+#define RKX_ATTR_EXEC        16	/* u8 bool: stage 2 execs an exec message in C (exec.c) */
 
 /* Limits (protocol.go: maxNamespacePath, maxHostname, maxStageName). */
 #define RKX_MAX_NS_PATH  4095
@@ -65,6 +66,7 @@ struct rkx_bootstrap {
 	int init;		/* stage 2 calls rkx_init_run() instead of returning */
 	int init_reap;
 	int mount_proc;
+	int exec;		/* stage 2 calls rkx_exec_stage2() instead of returning */
 	const char *hostname;	/* NULL when absent; points into the buffer */
 	const char *stage2_name;	/* NULL when absent; points into the buffer */
 	size_t njoin;

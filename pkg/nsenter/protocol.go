@@ -48,6 +48,8 @@ const (
 	attrInitReap = 25
 	// u8 bool: stage 2 mounts a fresh /proc before it reports ready; needs CLONE_NEWNS
 	attrMountProc = 26
+	// u8 bool: stage 2 reads an exec message (execmsg.go) on ExecFD and execs it from C (exec.c)
+	attrExec = 16
 )
 
 // Limits.

@@ -35,6 +35,7 @@ func TestProtocolMatchesC(t *testing.T) {
 		"attrInit":           attrInit,
 		"attrInitReap":       attrInitReap,
 		"attrMountProc":      attrMountProc,
+		"attrExec":           attrExec,
 		"maxStageName":       maxStageName,
 		"maxNamespacePath":   maxNamespacePath,
 		"maxHostname":        maxHostname,

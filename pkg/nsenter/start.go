@@ -38,6 +38,9 @@ type Config struct {
 	// MountProc: stage 2 mounts a fresh /proc (of its pid namespace) over /proc before Start returns;
 	// Unshare must have CLONE_NEWNS, so that the mount stays in stage 2's mount namespace.
 	MountProc bool
+	// Exec: stage 2 does not return to Go; it reads an exec message (EncodeExec) on ExecFD, which the
+	// caller writes once Start returns, and becomes its command from C (see Exec).
+	Exec bool
 	// Debug, when not nil, has the stages log each step; it gets each line ("nsexec stage-1:
 	// unshared mnt"), from another goroutine, before Start returns.
 	Debug func(msg string)
@@ -256,6 +259,7 @@ func (cfg Config) encode(haveWriteMaps bool) ([]byte, error) {
 		Init:           cfg.Init != InitNone,
 		InitReap:       cfg.Init == InitReap,
 		MountProc:      cfg.MountProc,
+		Exec:           cfg.Exec,
 	}
 	msg, err := b.encode()
 	if err != nil {

@@ -30,17 +30,9 @@ import (
 // Install installs the filter in every thread of the calling process (SECCOMP_FILTER_FLAG_TSYNC).
 // It needs CAP_SYS_ADMIN in the current user namespace, or no_new_privs set.
 func Install() error {
-	abis, err := abisFor(runtime.GOARCH)
+	filter, err := Filter()
 	if err != nil {
 		return err
-	}
-	raw, err := bpf.Assemble(program(abis))
-	if err != nil {
-		return fmt.Errorf("assembling the seccomp filter: %w", err)
-	}
-	filter := make([]unix.SockFilter, len(raw))
-	for i, ins := range raw {
-		filter[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
 	}
 	prog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
 	r, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER, unix.SECCOMP_FILTER_FLAG_TSYNC,
@@ -58,6 +50,24 @@ func Install() error {
 		return fmt.Errorf("installing the seccomp filter against TIOCSTI: thread %d cannot be synchronised", r)
 	}
 	return nil
+}
+
+// Filter returns the filter's program, for a process that installs it without Go (nsexec's exec
+// stage) with seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC) as Install does.
+func Filter() ([]unix.SockFilter, error) {
+	abis, err := abisFor(runtime.GOARCH)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := bpf.Assemble(program(abis))
+	if err != nil {
+		return nil, fmt.Errorf("assembling the seccomp filter: %w", err)
+	}
+	filter := make([]unix.SockFilter, len(raw))
+	for i, ins := range raw {
+		filter[i] = unix.SockFilter{Code: ins.Op, Jt: ins.Jt, Jf: ins.Jf, K: ins.K}
+	}
+	return filter, nil
 }
 
 // abi is one system-call ABI a process may use on the running kernel, as seccomp_data shows it.
