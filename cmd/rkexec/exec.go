@@ -84,6 +84,7 @@ func runExec(f *execFlags, args []string) (int, error) {
 	if err := closeOnExecFrom(3 + max(f.preserveFDs, 0)); err != nil {
 		return 125, err
 	}
+	signals := enter.CatchSignals()
 	name, argv := args[0], args[1:]
 	if len(argv) > 0 && argv[0] == "--" {
 		argv = argv[1:]
@@ -117,6 +118,7 @@ func runExec(f *execFlags, args []string) (int, error) {
 		ConsoleSocket: f.consoleSocket,
 		Detach:        f.detach,
 		PIDFile:       f.pidFile,
+		Signals:       signals,
 	})
 	if err != nil {
 		return 125, fmt.Errorf("exec in sandbox %s: %w", box.Name, err)

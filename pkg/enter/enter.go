@@ -43,6 +43,30 @@ type Opt struct {
 	Detach bool
 	// PIDFile receives the command's pid (as seen by the caller), written atomically.
 	PIDFile string
+	// Signals, when not nil, are the signals CatchSignals started catching; else Run catches them.
+	Signals *Signals
+}
+
+// Signals are the signals Run relays to the command (and SIGCHLD), caught from CatchSignals on.
+type Signals struct{ ready chan *reaper.Reaper }
+
+// CatchSignals starts catching, in the background, the signals Run relays: os/signal takes a round
+// trip between threads for each of them, about a millisecond for all, which then overlaps with the
+// checks and the start of nsexec. Run waits for it before the command can start. Until then a signal
+// has its default action (the command has not started; nsexec's stages die with this process).
+// The signals stay caught until the process exits: the caller exits when Run returns, and
+// restoring the dispositions would cost as much again.
+func CatchSignals() *Signals {
+	s := &Signals{ready: make(chan *reaper.Reaper, 1)}
+	go func() { s.ready <- reaper.New() }()
+	return s
+}
+
+func (s *Signals) reaper() *reaper.Reaper {
+	if s == nil {
+		return reaper.New()
+	}
+	return <-s.ready
 }
 
 // Error is a failure to start the command, as opposed to the command's own exit status.
@@ -107,9 +131,6 @@ func Run(opt Opt) (int, error) {
 	if term != nil {
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = term.slave, term.slave, term.slave
 	}
-	// Catch SIGCHLD and the relayed signals before the command can exit.
-	r := reaper.New()
-	defer r.Stop()
 	p, err := nsenter.Start(cmd, nsenter.Config{Join: opt.Sandbox.joins, Setsid: opt.TTY, Exec: true}, nil)
 	execSyncW.Close()
 	if err != nil {
@@ -117,6 +138,8 @@ func Run(opt Opt) (int, error) {
 	}
 	pid := p.Stage2PID
 	defer p.Release() // the reaper waits for it with wait4; Release only frees the handle
+	// Signals are caught before the command can start (it waits for this message) or exit.
+	r := opt.Signals.reaper()
 	if _, err := execSyncR.Write(msg); err != nil {
 		// It died before reading its spec: reap it; its stderr said why, if anything.
 		_ = unix.Kill(pid, unix.SIGKILL)    // it may be gone already
