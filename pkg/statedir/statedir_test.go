@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -70,6 +71,34 @@ func TestCheckName(t *testing.T) {
 		if err := CheckName(good); err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// TestValidNameIsTheRegexp: the hand-written check accepts exactly the names of the pattern it
+// replaces, on every short string over an alphabet of each kind of character, and on long ones.
+func TestValidNameIsTheRegexp(t *testing.T) {
+	re := regexp.MustCompile(`^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$`)
+	alphabet := []string{"a", "Z", "0", "_", ".", "-", "/", " ", "\x00", "é", "\n"}
+	check := func(name string) {
+		if got, want := validName(name), re.MatchString(name); got != want {
+			t.Errorf("validName(%q) = %v, the regexp says %v", name, got, want)
+		}
+	}
+	var gen func(prefix string, n int)
+	gen = func(prefix string, n int) {
+		check(prefix)
+		if n == 0 {
+			return
+		}
+		for _, c := range alphabet {
+			gen(prefix+c, n-1)
+		}
+	}
+	gen("", 3)
+	for _, n := range []int{63, 64, 65, 200} {
+		check(strings.Repeat("a", n))
+		check("a" + strings.Repeat("-", n-1))
+		check(strings.Repeat("a", n-1) + "/")
 	}
 }
 
