@@ -108,7 +108,16 @@ func (p procFS) pin(dir, lock *os.File, parentPID, pid int) (*Sandbox, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sandbox lock: %w", err)
 	}
-	holder, err := p.flockHolder(parentPID, lockID)
+	dirID, err := identity(dir)
+	if err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	// One listing of the holder's fds answers the three questions about it below.
+	fds, err := p.scanHolder(parentPID, lockID, dirID)
+	if err != nil {
+		return nil, err
+	}
+	holder, err := p.flockHolder(parentPID, lockID, fds)
 	if err != nil {
 		return nil, err
 	}
@@ -119,13 +128,13 @@ func (p procFS) pin(dir, lock *os.File, parentPID, pid int) (*Sandbox, error) {
 	if ns, err := proctree.NSIDOfPath(p.path(strconv.Itoa(holder), "ns", "user")); err != nil || ns != ours {
 		return nil, fmt.Errorf("not a sandbox of yours: its lock is held by process %d, which is not a process of your user namespace", holder)
 	}
-	if err := p.holds(holder, dir); err != nil {
-		return nil, err
+	if !fds.holdsDir {
+		return nil, fmt.Errorf("not this sandbox: its lock is held by rkexec %d, which runs another state directory (was the lock file replaced?)", holder)
 	}
 	if pid <= 0 {
 		return nil, errors.New("the sandbox's state.json names no sandbox process (is it still starting?)")
 	}
-	started := func() bool { return slices.Contains(p.pidfds(holder), pid) }
+	started := func() bool { return slices.Contains(p.pidfds(holder, fds.pidfds), pid) }
 	if !started() {
 		return nil, fmt.Errorf("process %d is not a sandbox of yours: rkexec %d, which holds the sandbox's lock, did not start it (state.json was changed?)", pid, holder)
 	}
@@ -180,25 +189,50 @@ func (p procFS) pin(dir, lock *os.File, parentPID, pid int) (*Sandbox, error) {
 	return s, nil
 }
 
-// holds checks that process holder has the directory dir open (rkexec's parent keeps its state
-// directory open while it lives): a lock file hard-linked or renamed into another sandbox's directory
-// leads to an rkexec that does not.
-func (p procFS) holds(holder int, dir *os.File) error {
-	want, err := identity(dir)
-	if err != nil {
-		return fmt.Errorf("state dir: %w", err)
-	}
-	fds := p.path(strconv.Itoa(holder), "fd")
-	entries, err := os.ReadDir(fds)
-	if err != nil {
-		return fmt.Errorf("checking rkexec %d, which holds the sandbox's lock: %w", holder, err)
-	}
-	for _, e := range entries {
-		if id, err := identityOfPath(filepath.Join(fds, e.Name())); err == nil && id == want {
-			return nil
+// holderFDs is what one listing of the lock holder's fds shows: the fds (by name) that are the lock
+// file, whether one is the state directory (rkexec's parent keeps its state directory open while it
+// lives: a lock file hard-linked or renamed into another sandbox's directory leads to an rkexec that
+// does not), and the fds that are pidfds.
+type holderFDs struct {
+	lock     []string
+	holdsDir bool
+	pidfds   []string
+}
+
+// scanHolder lists the fds of process pid once: a readlink each, and a stat of those that are not
+// pidfds.
+func (p procFS) scanHolder(pid int, lock, dir fileID) (holderFDs, error) {
+	var out holderFDs
+	fds := p.path(strconv.Itoa(pid), "fd")
+	d, err := os.Open(fds)
+	if err == nil {
+		var names []string
+		names, err = d.Readdirnames(-1)
+		d.Close()
+		if err == nil {
+			for _, name := range names {
+				path := fds + "/" + name
+				if link, err := os.Readlink(path); err == nil && isPidfdLink(link) {
+					out.pidfds = append(out.pidfds, name)
+					continue
+				}
+				switch id, err := identityOfPath(path); {
+				case err != nil:
+				case id == lock:
+					out.lock = append(out.lock, name)
+				case id == dir:
+					out.holdsDir = true
+				}
+			}
+			return out, nil
 		}
 	}
-	return fmt.Errorf("not this sandbox: its lock is held by rkexec %d, which runs another state directory (was the lock file replaced?)", holder)
+	if errors.Is(err, fs.ErrPermission) {
+		// Another user's process, or one that rkexec inside a sandbox may not look at: the lock
+		// may well be held, but not by an rkexec this caller can check.
+		return out, fmt.Errorf("cannot inspect process %d, the rkexec its state.json names: %w (not a sandbox of yours, or run from inside one?)", pid, err)
+	}
+	return out, nil // no such process: flockHolder says the lock is not held
 }
 
 // checkUserNamespace checks that the user namespace open as f is a child of ours, owned by us.
@@ -268,31 +302,18 @@ func (p procFS) startTime(pid int) string {
 }
 
 // flockHolder checks that process pid holds the exclusive flock on the file lock, from its fdinfo
-// ("lock:\t1: FLOCK  ADVISORY  WRITE PID MAJ:MIN:INODE 0 EOF" on the fd of the lock file), and returns
-// it. /proc/locks would name the holder without a hint, but any process can fill it with so many
-// locks that reading it takes seconds, and it is not read as one snapshot.
-func (p procFS) flockHolder(pid int, lock fileID) (int, error) {
+// ("lock:\t1: FLOCK  ADVISORY  WRITE PID MAJ:MIN:INODE 0 EOF" on the fd of the lock file, found by
+// scanHolder), and returns it. /proc/locks would name the holder without a hint, but any process can
+// fill it with so many locks that reading it takes seconds, and it is not read as one snapshot.
+func (p procFS) flockHolder(pid int, lock fileID, fds holderFDs) (int, error) {
 	notRunning := errors.New("the sandbox is not running: nobody holds its lock")
 	if pid <= 0 {
 		return 0, fmt.Errorf("%w (its state.json names no rkexec: is it still starting?)", notRunning)
 	}
 	want := fmt.Sprintf("%02x:%02x:%d", unix.Major(lock.dev), unix.Minor(lock.dev), lock.ino)
-	fds := p.path(strconv.Itoa(pid), "fd")
 	notHeld := fmt.Errorf("%w (not by process %d, the rkexec its state.json names)", notRunning, pid)
-	entries, err := os.ReadDir(fds)
-	switch {
-	case errors.Is(err, fs.ErrPermission):
-		// Another user's process, or one that rkexec inside a sandbox may not look at: the lock
-		// may well be held, but not by an rkexec this caller can check.
-		return 0, fmt.Errorf("cannot inspect process %d, the rkexec its state.json names: %w (not a sandbox of yours, or run from inside one?)", pid, err)
-	case err != nil:
-		return 0, notHeld
-	}
-	for _, e := range entries {
-		if id, err := identityOfPath(filepath.Join(fds, e.Name())); err != nil || id != lock {
-			continue
-		}
-		b, err := os.ReadFile(p.path(strconv.Itoa(pid), "fdinfo", e.Name()))
+	for _, name := range fds.lock {
+		b, err := os.ReadFile(p.path(strconv.Itoa(pid), "fdinfo", name))
 		if err != nil {
 			continue
 		}
@@ -311,19 +332,18 @@ func (p procFS) flockHolder(pid int, lock fileID) (int, error) {
 	return 0, notHeld
 }
 
-// pidfds returns the pids of the living processes that process pid holds pidfds of (fdinfo "Pid:").
-func (p procFS) pidfds(pid int) []int {
-	fds := p.path(strconv.Itoa(pid), "fd")
-	entries, err := os.ReadDir(fds)
-	if err != nil {
-		return nil
-	}
+// isPidfdLink says whether an fd's link names a pidfd: "anon_inode:[pidfd]" (or "pidfd:..."), never
+// a path, which starts with "/" (a path that merely contains "pidfd" is a file).
+func isPidfdLink(link string) bool {
+	return link == "anon_inode:[pidfd]" || strings.HasPrefix(link, "pidfd:")
+}
+
+// pidfds returns the pids of the living processes that process pid holds pidfds of (fdinfo "Pid:"),
+// among its fds named in fds (scanHolder's).
+func (p procFS) pidfds(pid int, fds []string) []int {
 	var out []int
-	for _, e := range entries {
-		if link, err := os.Readlink(filepath.Join(fds, e.Name())); err != nil || !strings.Contains(link, "pidfd") {
-			continue
-		}
-		b, err := os.ReadFile(p.path(strconv.Itoa(pid), "fdinfo", e.Name()))
+	for _, name := range fds {
+		b, err := os.ReadFile(p.path(strconv.Itoa(pid), "fdinfo", name))
 		if err != nil {
 			continue
 		}
