@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -79,17 +80,31 @@ type Process struct {
 }
 
 // Wait waits for stage 2 to exit and returns its status.
-func (p *Process) Wait() (*os.ProcessState, error) { return p.proc.Wait() }
+func (p *Process) Wait() (*os.ProcessState, error) { return p.handle().Wait() }
 
 // Signal sends sig to stage 2.
-func (p *Process) Signal(sig os.Signal) error { return p.proc.Signal(sig) }
+func (p *Process) Signal(sig os.Signal) error { return p.handle().Signal(sig) }
 
 // Kill sends SIGKILL to stage 2.
-func (p *Process) Kill() error { return p.proc.Kill() }
+func (p *Process) Kill() error { return p.handle().Kill() }
 
 // Release frees the pidfd held for stage 2, for a caller that waits for
 // Stage2PID by itself (wait4); Wait, Signal and Kill then fail.
-func (p *Process) Release() error { return p.proc.Release() }
+func (p *Process) Release() error {
+	if p.proc == nil {
+		return nil // never taken
+	}
+	return p.proc.Release()
+}
+
+// handle is the os.Process of stage 2, taken now if Start did not (Config.Exec): stage 2 is our
+// child, so its pid cannot be reused before we reap it.
+func (p *Process) handle() *os.Process {
+	if p.proc == nil {
+		p.proc, _ = os.FindProcess(p.Stage2PID) // never fails on Linux
+	}
+	return p.proc
+}
 
 // StageError is a failure that a stage of nsexec.c reported. Msg is its
 // one-line message ("nsexec stage-1: setns net /proc/123/ns/net: Operation
@@ -122,8 +137,9 @@ func IsStage2() bool { return os.Getenv(EnvStage) == "2" }
 // process exec.Cmd waits for, so its copying goroutines would never end.
 // cmd.SysProcAttr must not create namespaces. Start appends two ExtraFiles
 // and two environment variables to cmd; cmd.Process and cmd.ProcessState
-// describe stage 0, which has exited when Start returns. Wait for the final
-// process with Process.Wait, never with cmd.Wait.
+// describe stage 0, which has exited when Start returns (with cfg.Exec,
+// cmd.Process stays nil). Wait for the final process with Process.Wait,
+// never with cmd.Wait.
 //
 // writeMaps is called with the pid of stage 1 when cfg.Unshare has
 // CLONE_NEWUSER, to write its /proc/<pid>/{setgroups,uid_map,gid_map}
@@ -140,11 +156,62 @@ func Start(cmd *exec.Cmd, cfg Config, writeMaps func(pid int) error) (*Process, 
 	if cfg.Init != InitNone && len(cmd.Args) < 3 {
 		return nil, errors.New("nsenter: Init needs cmd.Args with the program's path and its argv")
 	}
+	if cfg.Exec {
+		return startStages(cmd, msg, writeMaps, cfg.Debug, true)
+	}
 	return startWithBootstrap(cmd, msg, writeMaps, cfg.Debug)
 }
 
 // startWithBootstrap is Start with an encoded bootstrap message; debug gets the stages' debug lines.
 func startWithBootstrap(cmd *exec.Cmd, msg []byte, writeMaps func(pid int) error, debug func(string)) (*Process, error) {
+	return startStages(cmd, msg, writeMaps, debug, false)
+}
+
+// execStage0 starts stage 0 with cmd.Start; wait is cmd.Wait.
+func execStage0(cmd *exec.Cmd) (wait func() error, err error) {
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	return cmd.Wait, nil
+}
+
+// forkExecStage0 starts stage 0 with syscall.ForkExec rather than os.StartProcess, which would first
+// check, once per process, that pidfds work by cloning a child that exits at once, then wait through
+// a pidfd. cmd.Process stays nil; wait reaps stage 0.
+func forkExecStage0(cmd *exec.Cmd) (wait func() error, err error) {
+	files := make([]uintptr, 0, 3+len(cmd.ExtraFiles))
+	for _, std := range []any{cmd.Stdin, cmd.Stdout, cmd.Stderr} {
+		f, _ := std.(*os.File) // checkCmd allows nil or an *os.File
+		if f == nil {
+			null, err := os.Open(os.DevNull)
+			if err != nil {
+				return nil, err
+			}
+			defer null.Close()
+			f = null
+		}
+		files = append(files, f.Fd())
+	}
+	for _, f := range cmd.ExtraFiles {
+		files = append(files, f.Fd())
+	}
+	pid, err := syscall.ForkExec(cmd.Path, cmd.Args, &syscall.ProcAttr{Dir: cmd.Dir, Env: cmd.Env, Files: files, Sys: cmd.SysProcAttr})
+	runtime.KeepAlive(cmd)
+	if err != nil {
+		return nil, err
+	}
+	return func() error { return reap(pid) }, nil
+}
+
+// startStages is Start with an encoded bootstrap message. With forExec (Config.Exec), stage 0 is
+// started by forkExecStage0 and the returned Process takes its handle of stage 2 when first used:
+// os.FindProcess, like os.StartProcess, first checks once per process that pidfds work by cloning a
+// child, which a caller that only waits for the pid with wait4 need not pay for.
+func startStages(cmd *exec.Cmd, msg []byte, writeMaps func(pid int) error, debug func(string), forExec bool) (*Process, error) {
+	start := execStage0
+	if forExec {
+		start = forkExecStage0
+	}
 	if err := checkCmd(cmd); err != nil {
 		return nil, err
 	}
@@ -171,7 +238,7 @@ func startWithBootstrap(cmd *exec.Cmd, msg []byte, writeMaps func(pid int) error
 	cmd.Env = append(withoutNsexecEnv(env),
 		EnvInitPipe+"="+strconv.Itoa(fd),
 		EnvLogPipe+"="+strconv.Itoa(fd+1))
-	startErr := cmd.Start()
+	wait, startErr := start(cmd)
 	initChild.Close()
 	logW.Close()
 	if startErr != nil {
@@ -185,7 +252,7 @@ func startWithBootstrap(cmd *exec.Cmd, msg []byte, writeMaps func(pid int) error
 		logR.Close()
 	}()
 	res := serveStage0(initPipe, msg, writeMaps)
-	waitErr := cmd.Wait()
+	waitErr := wait()
 
 	if res.err == nil && res.mapsErr == nil && waitErr == nil && res.stage1 > 0 && res.stage2 > 0 {
 		stage1 := res.stage1
@@ -193,7 +260,10 @@ func startWithBootstrap(cmd *exec.Cmd, msg []byte, writeMaps func(pid int) error
 			res.err = fmt.Errorf("nsexec stage-1: %w", err)
 		} else {
 			res.stage1 = 0 // reaped
-			proc, err := os.FindProcess(res.stage2)
+			var proc *os.Process
+			if !forExec {
+				proc, err = os.FindProcess(res.stage2)
+			}
 			if err == nil {
 				<-logs // empty: every stage closed the log without an error
 				return &Process{Stage1PID: stage1, Stage2PID: res.stage2, proc: proc}, nil
