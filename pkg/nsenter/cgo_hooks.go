@@ -9,6 +9,11 @@ package nsenter
 /*
 #include <stdlib.h>
 #include "nsexec.h"
+#include "exec.h"
+
+static char *rkx_exec_arg(struct rkx_exec *x, size_t i) { return x->argv[i]; }
+static char *rkx_exec_env(struct rkx_exec *x, size_t i) { return x->envp[i]; }
+static const char *rkx_exec_cap_name(struct rkx_exec *x, int c) { return x->cap_name[c]; }
 
 static const char *rkx_env_initpipe(void) { return RKX_ENV_INITPIPE; }
 static const char *rkx_env_logpipe(void) { return RKX_ENV_LOGPIPE; }
@@ -17,8 +22,11 @@ static const char *rkx_env_stage(void) { return RKX_ENV_STAGE; }
 import "C"
 
 import (
+	"encoding/binary"
 	"errors"
 	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // cParseBootstrap runs rkx_parse_bootstrap on a copy of msg.
@@ -90,6 +98,26 @@ func cProtocol() map[string]any {
 		"syncMapsDone":       int(C.RKX_SYNC_MAPS_DONE),
 		"syncMapsFailed":     int(C.RKX_SYNC_MAPS_FAILED),
 		"nsOrder":            nsOrder,
+		"execMsgType":        int(C.RKX_EXEC_MSG_TYPE),
+		"execVersion":        int(C.RKX_EXEC_VERSION),
+		"execHdrLen":         int(C.RKX_EXEC_HDR_LEN),
+		"execAttrHdr":        int(C.RKX_EXEC_ATTR_HDR),
+		"execMaxLen":         int(C.RKX_EXEC_MAX_LEN),
+		"execMaxFilter":      int(C.RKX_EXEC_MAX_FILTER),
+		"ExecFD":             int(C.RKX_EXEC_FD),
+		"execAttrArg":        int(C.RKX_EXEC_ARG),
+		"execAttrEnv":        int(C.RKX_EXEC_ENV),
+		"execAttrCwd":        int(C.RKX_EXEC_CWD),
+		"execAttrUser":       int(C.RKX_EXEC_USER),
+		"execAttrKeep":       int(C.RKX_EXEC_KEEP),
+		"execAttrCapName":    int(C.RKX_EXEC_CAP_NAME),
+		"execAttrBounding":   int(C.RKX_EXEC_BOUNDING),
+		"execAttrNoNewPrivs": int(C.RKX_EXEC_NO_NEW_PRIVS),
+		"execAttrTerminal":   int(C.RKX_EXEC_TERMINAL),
+		"execAttrPdeathsig":  int(C.RKX_EXEC_PDEATHSIG),
+		"execAttrPreserve":   int(C.RKX_EXEC_PRESERVE),
+		"execAttrDetach":     int(C.RKX_EXEC_DETACH),
+		"execAttrSeccomp":    int(C.RKX_EXEC_SECCOMP),
 	}
 }
 
@@ -100,4 +128,62 @@ func cNSName(flag uint32) string {
 		return ""
 	}
 	return C.GoString(s)
+}
+
+// cParseExec runs rkx_parse_exec on a copy of msg and returns what it read as an Exec (Keep in
+// ascending order, Seccomp nil when absent).
+func cParseExec(msg []byte) (Exec, error) {
+	buf := C.malloc(C.size_t(len(msg) + 1))
+	defer C.free(buf)
+	copy(unsafe.Slice((*byte)(buf), len(msg)), msg)
+	var x C.struct_rkx_exec
+	var errbuf [512]C.char
+	if C.rkx_parse_exec((*C.uint8_t)(buf), C.size_t(len(msg)), &x, &errbuf[0], C.size_t(len(errbuf))) != 0 {
+		return Exec{}, errors.New(C.GoString(&errbuf[0]))
+	}
+	defer C.rkx_free_exec(&x)
+	e := Exec{
+		SwitchUser:        x.switch_user != 0,
+		UID:               uint32(x.uid),
+		GID:               uint32(x.gid),
+		KeepSet:           x.keep_set != 0,
+		BoundingSet:       x.bounding_set != 0,
+		Bounding:          uint64(x.bounding),
+		NoNewPrivs:        x.no_new_privs != 0,
+		Terminal:          x.terminal != 0,
+		ParentDeathSignal: int(x.pdeathsig),
+		PreserveFDs:       int(x.preserve_fds),
+		Detach:            x.detach != 0,
+	}
+	for i := 0; i < int(x.argc); i++ {
+		e.Args = append(e.Args, C.GoString(C.rkx_exec_arg(&x, C.size_t(i))))
+	}
+	if C.rkx_exec_arg(&x, x.argc) != nil {
+		return Exec{}, errors.New("argv is not NULL-terminated")
+	}
+	for i := 0; i < int(x.envc); i++ {
+		e.Env = append(e.Env, C.GoString(C.rkx_exec_env(&x, C.size_t(i))))
+	}
+	if C.rkx_exec_env(&x, x.envc) != nil {
+		return Exec{}, errors.New("envp is not NULL-terminated")
+	}
+	if x.cwd != nil {
+		e.Cwd = C.GoString(x.cwd)
+	}
+	groups := C.GoBytes(unsafe.Pointer(x.groups), C.int(4*x.ngroups))
+	for i := 0; i+4 <= len(groups); i += 4 {
+		e.Groups = append(e.Groups, binary.NativeEndian.Uint32(groups[i:]))
+	}
+	for c := 0; c < 64; c++ {
+		if uint64(x.keep)&(1<<uint(c)) != 0 {
+			e.Keep = append(e.Keep, Cap{Num: c, Name: C.GoString(C.rkx_exec_cap_name(&x, C.int(c)))})
+		}
+	}
+	if x.filter != nil {
+		raw := C.GoBytes(unsafe.Pointer(x.filter), C.int(8*x.nfilter))
+		for i := 0; i+8 <= len(raw); i += 8 {
+			e.Seccomp = append(e.Seccomp, unix.SockFilter{Code: binary.NativeEndian.Uint16(raw[i:]), Jt: raw[i+2], Jf: raw[i+3], K: binary.NativeEndian.Uint32(raw[i+4:])})
+		}
+	}
+	return e, nil
 }
