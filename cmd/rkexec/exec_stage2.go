@@ -13,8 +13,8 @@ import (
 )
 
 // execStage2 is the exec role: the process that becomes the command of the wire.ExecSpec on
-// wire.ExecSpecFD (`rkexec exec`'s process inside the sandbox, nsexec's stage 2, or an init's
-// socket-activated target), or starts it detached and exits.
+// wire.ExecSpecFD (an init's socket-activated target), or starts it detached and exits. `rkexec
+// exec` does the same from C in nsexec's last stage (process.ForNsexec).
 func execStage2() int {
 	var spec wire.ExecSpec
 	specFile := os.NewFile(wire.ExecSpecFD, "exec-spec")

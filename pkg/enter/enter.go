@@ -1,6 +1,6 @@
-// Package enter runs a command inside a running sandbox: it starts this binary through nsexec, joined
-// to the sandbox's namespaces, in the exec role, and sends it the command's wire.ExecSpec; that
-// process becomes the command (package process). It relays
+// Package enter runs a command inside a running sandbox: it starts nsexec joined to the sandbox's
+// namespaces and sends its last stage the command's wire.ExecSpec as an exec message
+// (process.ForNsexec); that stage becomes the command from C, with no Go runtime. It relays
 // signals, gives the command a pseudo-terminal when asked (proxied, or handed over a console socket
 // as runc does), and returns the command's exit code. The command stays a child of the caller.
 //

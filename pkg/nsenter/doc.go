@@ -106,6 +106,20 @@
 // be a procfs, or Start fails) and stage 2 lists self/fd through that fd.
 // Go code in stage 2 runs in the joined namespaces and is on its own.
 //
+// # Stage 2 in C (Config.Exec)
+//
+// With the bootstrap's exec attribute (Config.Exec, for `rkexec exec`), stage
+// 2 does not return to Go after "go": rkx_exec_stage2 (exec.c) reads an exec
+// message (EncodeExec, execmsg.go; parsed as strictly as the bootstrap by
+// execmsg.c, which is fuzzed) on ExecFD, installs the seccomp program it
+// carries, moves the fds, sets the parent-death signal, controlling terminal,
+// cwd, bounding set, groups, gid and uid, capability sets and no_new_privs,
+// looks the command up in its PATH and execs it; failures are "rkexec exec:
+// ..." on stderr and "exit N" on the exec socket, as package process reports
+// them. Capabilities are read with capget and PR_CAPBSET_READ, not from the
+// sandbox's /proc. Since nothing of the binary runs in Go after the fork,
+// stage 0 is started with syscall.ForkExec, without os/exec's pidfd check.
+//
 // Stage 2 is named Config.Name for ps (PR_SET_NAME on the thread that
 // becomes the Go runtime's main thread, which names the process), and with
 // Config.ClearParentDeathSignal it clears its parent-death signal as its

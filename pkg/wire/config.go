@@ -86,8 +86,9 @@ type InitConfig struct {
 // follow it, from ExecSpecFD+1; the exec step moves them to 3 and up.
 const ExecSpecFD = 3
 
-// ExecSpec is a command to become and how: the exec step of package process, run by `rkexec exec`
-// inside a sandbox and by an init for a socket-activated target.
+// ExecSpec is a command to become and how: the exec step of package process, run by an init for a
+// socket-activated target, and, as nsexec's exec message (process.ForNsexec), by `rkexec exec`'s
+// last stage inside a sandbox.
 type ExecSpec struct {
 	// Process is the command: args (Args[0] is looked up in Env's PATH where it runs), env (the whole
 	// environment), cwd (empty keeps the current one), user (a non-zero uid or gid, or groups, is

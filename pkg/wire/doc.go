@@ -19,7 +19,8 @@
 //	child  ──(nsexec: pid/uts/... ns)─────> init      fd 3: InitConfig (one frame), InitReady back; 4.. activation sockets
 //	init   ──(plain re-exec)──────────────> exec      fd 3: ExecSpec (one frame), for a socket-activated
 //	                                                   target under a reaping PID 1; 4.. the sockets
-//	rkexec exec ──(nsexec: joins the sandbox)> exec   fd 3: ExecSpec, then the exec socket; 4.. --preserve-fds
+//	rkexec exec ──(nsexec: joins the sandbox)> C      fd 3: the ExecSpec as nsexec's exec message (package
+//	                                                   nsenter), then the exec socket; 4.. --preserve-fds
 //
 // The role of each process is named by one environment variable that cmd/rkexec sets and reads.
 //
