@@ -50,15 +50,21 @@ type Opt struct {
 // Signals are the signals Run relays to the command (and SIGCHLD), caught from CatchSignals on.
 type Signals struct{ ready chan *reaper.Reaper }
 
-// CatchSignals starts catching, in the background, the signals Run relays: os/signal takes a round
-// trip between threads for each of them, about a millisecond for all, which then overlaps with the
-// checks and the start of nsexec. Run waits for it before the command can start. Until then a signal
-// has its default action (the command has not started; nsexec's stages die with this process).
-// The signals stay caught until the process exits: the caller exits when Run returns, and
-// restoring the dispositions would cost as much again.
+// CatchSignals starts catching, in the background, the signals Run relays, with plain handlers
+// (reaper.NewLean): os/signal takes a round trip between threads for each of them, about a
+// millisecond for all. It overlaps with the checks and the start of nsexec; Run waits for it before
+// the command can start. Until then a signal has its default action (the command has not started;
+// nsexec's stages die with this process). The signals stay caught until the process exits: the
+// caller exits when Run returns.
 func CatchSignals() *Signals {
 	s := &Signals{ready: make(chan *reaper.Reaper, 1)}
-	go func() { s.ready <- reaper.New() }()
+	go func() {
+		r, err := reaper.NewLean()
+		if err != nil {
+			r = reaper.New() // os/signal catches them all the same, only slower
+		}
+		s.ready <- r
+	}()
 	return s
 }
 

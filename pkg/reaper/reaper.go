@@ -13,6 +13,7 @@ import (
 
 	"github.com/rkexec/rkexec/pkg/exitcode"
 	"github.com/rkexec/rkexec/pkg/proctree"
+	"github.com/rkexec/rkexec/pkg/sigcatch"
 	"github.com/rkexec/rkexec/pkg/sigforward"
 	"github.com/rkexec/rkexec/pkg/sweep"
 )
@@ -24,6 +25,8 @@ type Reaper struct {
 	// the wait. One pending is enough.
 	sigchld chan os.Signal
 	fwd     *sigforward.Forwarder
+	// lean: caught by package sigcatch, for good (Stop does nothing).
+	lean bool
 }
 
 // New starts catching SIGCHLD and the relayed signals (package sigforward, which holds them until
@@ -48,8 +51,52 @@ func NewAsync() *Reaper {
 // Ready returns once the relayed signals are caught.
 func (r *Reaper) Ready() { r.fwd.Caught() }
 
-// Stop stops relaying signals (see sigforward.Forwarder.Stop: they stay caught).
+// NewLean is New for a process that exits after Wait: the same signals are caught by plain
+// handlers (package sigcatch) instead of os/signal, which costs a round trip between two threads for
+// each of them, and stay caught until the process exits or executes (Stop does nothing). SIGPROF is
+// left to the runtime, as os/signal never delivers it either.
+func NewLean() (*Reaper, error) {
+	sigs := []unix.Signal{unix.SIGCHLD}
+	for _, s := range sigforward.Relayed() {
+		if s != unix.SIGPROF {
+			sigs = append(sigs, s.(unix.Signal))
+		}
+	}
+	pipe, err := sigcatch.Catch(sigs)
+	if err != nil {
+		return nil, err
+	}
+	r := &Reaper{sigchld: make(chan os.Signal, 1), lean: true}
+	relay := make(chan os.Signal, 64)
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			n, err := pipe.Read(buf)
+			for _, b := range buf[:n] {
+				ch := relay
+				if unix.Signal(b) == unix.SIGCHLD {
+					ch = r.sigchld
+				}
+				select {
+				case ch <- unix.Signal(b):
+				default: // full: os/signal drops it too (a pending SIGCHLD is enough)
+				}
+			}
+			if err != nil {
+				return // the pipe cannot fail while the process lives
+			}
+		}
+	}()
+	r.fwd = sigforward.StartFrom(relay)
+	return r, nil
+}
+
+// Stop stops relaying signals (see sigforward.Forwarder.Stop: they stay caught); it does nothing for
+// a NewLean reaper, whose handlers stay until the process exits or executes.
 func (r *Reaper) Stop() {
+	if r.lean {
+		return
+	}
 	r.fwd.Stop()
 	signal.Stop(r.sigchld)
 }

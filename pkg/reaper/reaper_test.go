@@ -13,8 +13,23 @@ import (
 // TestWaitRelaysAndReaps runs in a re-executed test binary that is a child subreaper, so that the
 // grandchild orphaned by the target comes back to it.
 func TestWaitRelaysAndReaps(t *testing.T) {
+	testWaitRelaysAndReaps(t, "TestWaitRelaysAndReaps", func() *Reaper { return New() })
+}
+
+// TestLeanWaitRelaysAndReaps: the same with the signals caught by plain handlers.
+func TestLeanWaitRelaysAndReaps(t *testing.T) {
+	testWaitRelaysAndReaps(t, "TestLeanWaitRelaysAndReaps", func() *Reaper {
+		r, err := NewLean()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	})
+}
+
+func testWaitRelaysAndReaps(t *testing.T, name string, newReaper func() *Reaper) {
 	if os.Getenv("REAPER_TEST_CHILD") == "" {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestWaitRelaysAndReaps$", "-test.v")
+		cmd := exec.Command(os.Args[0], "-test.run=^"+name+"$", "-test.v")
 		cmd.Env = append(os.Environ(), "REAPER_TEST_CHILD=1")
 		out, err := cmd.CombinedOutput()
 		if err != nil {
@@ -25,7 +40,7 @@ func TestWaitRelaysAndReaps(t *testing.T) {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		t.Fatal(err)
 	}
-	r := New()
+	r := newReaper()
 	defer r.Stop()
 	// The target leaves an orphan, then waits for SIGUSR1 and exits 7.
 	cmd := exec.Command("sh", "-c", `sleep 30 & trap 'exit 7' USR1; echo ready; while :; do sleep 0.05; done`)

@@ -96,6 +96,17 @@ func StartAsync() *Forwarder {
 // Caught returns once the relayed signals are caught.
 func (f *Forwarder) Caught() { <-f.caught }
 
+// StartFrom is Start for signals that the caller catches itself and sends on ch (as os/signal
+// would: without blocking, dropping one when ch is full), for example with package sigcatch. Stop
+// must not be called while ch may still be sent to.
+func StartFrom(ch chan os.Signal) *Forwarder {
+	f := newForwarder(FromTerminal)
+	f.ch = ch
+	close(f.caught) // the caller caught them
+	go f.run()
+	return f
+}
+
 func newForwarder(fromTerminal func(unix.Signal) bool) *Forwarder {
 	return &Forwarder{
 		ch: make(chan os.Signal, 64), target: make(chan target, 1), done: make(chan struct{}),
