@@ -36,6 +36,43 @@ func identityOfPath(path string) (fileID, error) {
 	return fileID{st.Dev, st.Ino}, nil
 }
 
+// openFile opens path read-only with one system call: os.Open would also try, and fail, to add a
+// /proc file or a namespace file to the runtime's poller (five more calls), for every one of the
+// dozens that the checks open.
+func openFile(path string) (*os.File, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// readFile reads a small /proc file whole (see openFile).
+func readFile(path string) ([]byte, error) {
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, 0, 1024)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := unix.Read(fd, buf[len(buf):cap(buf)])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &os.PathError{Op: "read", Path: path, Err: err}
+		}
+		if n == 0 {
+			return buf, nil
+		}
+		buf = buf[:len(buf)+n]
+	}
+}
+
 // Sandbox is a running sandbox's namespaces, checked and open: what a command joins (Run), or what
 // rkexec info shows, is what was checked, whatever happens to the process afterwards.
 type Sandbox struct {
@@ -153,7 +190,7 @@ func (p procFS) pin(dir, lock *os.File, parentPID, pid int) (*Sandbox, error) {
 		return nil, fmt.Errorf("reading the caller's mount namespace: %w", err)
 	}
 	for _, t := range nsenter.NamespaceTypes() {
-		f, err := os.Open(p.path(strconv.Itoa(pid), "ns", t))
+		f, err := openFile(p.path(strconv.Itoa(pid), "ns", t))
 		if err != nil {
 			if errors.Is(err, os.ErrNotExist) && t == "time" {
 				continue // no time namespaces before Linux 5.6
@@ -204,7 +241,7 @@ type holderFDs struct {
 func (p procFS) scanHolder(pid int, lock, dir fileID) (holderFDs, error) {
 	var out holderFDs
 	fds := p.path(strconv.Itoa(pid), "fd")
-	d, err := os.Open(fds)
+	d, err := openFile(fds)
 	if err == nil {
 		var names []string
 		names, err = d.Readdirnames(-1)
@@ -278,7 +315,7 @@ func (p procFS) pinProcess(pid int) (same func() bool, release func(), err error
 
 // stat reads /proc/PID/stat (package proctree parses it).
 func (p procFS) stat(pid int) (proctree.Stat, error) {
-	b, err := os.ReadFile(p.path(strconv.Itoa(pid), "stat"))
+	b, err := readFile(p.path(strconv.Itoa(pid), "stat"))
 	if err != nil {
 		return proctree.Stat{}, err
 	}
@@ -313,7 +350,7 @@ func (p procFS) flockHolder(pid int, lock fileID, fds holderFDs) (int, error) {
 	want := fmt.Sprintf("%02x:%02x:%d", unix.Major(lock.dev), unix.Minor(lock.dev), lock.ino)
 	notHeld := fmt.Errorf("%w (not by process %d, the rkexec its state.json names)", notRunning, pid)
 	for _, name := range fds.lock {
-		b, err := os.ReadFile(p.path(strconv.Itoa(pid), "fdinfo", name))
+		b, err := readFile(p.path(strconv.Itoa(pid), "fdinfo", name))
 		if err != nil {
 			continue
 		}
@@ -343,7 +380,7 @@ func isPidfdLink(link string) bool {
 func (p procFS) pidfds(pid int, fds []string) []int {
 	var out []int
 	for _, name := range fds {
-		b, err := os.ReadFile(p.path(strconv.Itoa(pid), "fdinfo", name))
+		b, err := readFile(p.path(strconv.Itoa(pid), "fdinfo", name))
 		if err != nil {
 			continue
 		}
