@@ -44,6 +44,7 @@ type Opt struct {
 	// PIDFile receives the command's pid (as seen by the caller), written atomically.
 	PIDFile string
 	// Signals, when not nil, are the signals CatchSignals started catching; else Run catches them.
+	// Either way they stay caught when Run returns: the caller exits then.
 	Signals *Signals
 }
 
