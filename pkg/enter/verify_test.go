@@ -175,6 +175,21 @@ func TestPinAcceptsTheSandbox(t *testing.T) {
 	}
 }
 
+// TestPin_a_pidfd_in_the_path: a state directory and lock whose paths contain "pidfd" (this test's
+// temporary directories are named after it) are files, not pidfds, in the one listing of the
+// holder's fds.
+func TestPin_a_pidfd_in_the_path(t *testing.T) {
+	f := newFixture(t)
+	if !strings.Contains(f.lock.Name(), "pidfd") {
+		t.Fatalf("the lock's path %s does not contain pidfd", f.lock.Name())
+	}
+	s, err := f.pin(f.sandbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+}
+
 func TestPinWithoutTimeNamespaces(t *testing.T) {
 	f := newFixture(t)
 	os.Remove(filepath.Join(f.proc, strconv.Itoa(f.sandbox), "ns", "time"))
