@@ -200,13 +200,13 @@ func (c *child) setUp() (string, error) {
 		return "user namespace", err
 	}
 	c.proc = proc
+	if err := c.shareNetNS(); err != nil {
+		return "network", err
+	}
 	if err := setupMounts(c.cfg.Propagation, c.cfg.CopyUp); err != nil {
 		return "mounts", err
 	}
 	c.log.Debugf("mounts ready: propagation %s, copied up %v", c.cfg.Propagation, c.cfg.CopyUp)
-	if err := sendNetNS(c.cfg.NetNSFD); err != nil {
-		return "network", err
-	}
 	return "", nil
 }
 

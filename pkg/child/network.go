@@ -17,13 +17,23 @@ import (
 	"github.com/rkexec/rkexec/pkg/wire"
 )
 
-// sendNetNS sends the child's network namespace to the parent on fd (0: none asked for): nobody else
-// may open this non-dumpable process's /proc/PID/ns files.
-func sendNetNS(fd int) error {
+// shareNetNS prepares the network namespace for the driver and sends it to the parent, which starts
+// the driver on it while the child does its mounts: it creates the tap device the parent named
+// (persistent: see netconf.CreateTap), then sends the namespace on the fd the parent gave (0: none
+// asked for), since nobody else may open this non-dumpable process's /proc/PID/ns files.
+func (c *child) shareNetNS() error {
+	fd := c.cfg.NetNSFD
 	if fd <= 0 {
 		return nil
 	}
-	return nsfd.Send(os.NewFile(uintptr(fd), "netns-socket"), "/proc/self/ns/net")
+	sock := os.NewFile(uintptr(fd), "netns-socket")
+	if c.cfg.Tap != "" {
+		if err := netconf.CreateTap(c.cfg.Tap); err != nil {
+			sock.Close()
+			return err
+		}
+	}
+	return nsfd.Send(sock, "/proc/self/ns/net")
 }
 
 // startPortDriver starts the builtin port driver's child half, when the parent asked for it, before

@@ -142,9 +142,44 @@ func (n *network) childStarted() {
 	}
 }
 
-// configure starts the network driver on the child's network namespace (which the child sends) and
-// user namespace, and says what the child is to set up inside.
-func (n *network) configure(userNS *os.File) (*wire.Network, error) {
+// tap is the tap device the child is to create for slirp4netns; empty for none.
+func (n *network) tap() string {
+	if n.opt.Driver != NetSlirp4netns {
+		return ""
+	}
+	if n.opt.Slirp.IfName != "" {
+		return n.opt.Slirp.IfName
+	}
+	return slirp.DefaultIfName
+}
+
+// start starts the network driver on the child's network namespace, which the child sends before
+// its mounts, and user namespace, without waiting for it: configure does. A child that fails before
+// sending its namespace makes this fail too, but the child's own report of the failure comes first.
+func (n *network) start(userNS *os.File) error {
+	if n.opt.Driver != NetSlirp4netns {
+		return nil
+	}
+	netns, err := nsfd.Recv(n.netns, 30*time.Second)
+	n.netns = nil // Recv closed it
+	if err != nil {
+		return err
+	}
+	defer netns.Close() // slirp4netns has its own
+	o := n.opt.Slirp
+	o.Target = slirp.Target{NetNSFile: netns, UserNSFile: userNS}
+	o.APISocket = n.dir.Join(SlirpSocket)
+	o.Log = logWriter{n.log}
+	p, err := slirp.Spawn(o)
+	if err != nil {
+		return err
+	}
+	n.slirp = p
+	return nil
+}
+
+// configure waits for the network driver start started and says what the child is to set up inside.
+func (n *network) configure() (*wire.Network, error) {
 	w := &wire.Network{Opaque: map[string]string{wire.OpaqueDriver: n.opt.Driver}}
 	if n.builtin != nil {
 		w.Opaque[wire.OpaqueBuiltinFD] = strconv.Itoa(n.builtinFD)
@@ -152,21 +187,14 @@ func (n *network) configure(userNS *os.File) (*wire.Network, error) {
 	if n.opt.Driver != NetSlirp4netns {
 		return w, nil
 	}
-	netns, err := nsfd.Recv(n.netns, 30*time.Second)
-	n.netns = nil // Recv closed it
-	if err != nil {
+	p := n.slirp
+	if p == nil {
+		return nil, errors.New("slirp4netns was not started")
+	}
+	if err := p.Ready(); err != nil {
+		n.slirp = nil // Ready stopped it
 		return nil, err
 	}
-	defer netns.Close() // slirp4netns has its own
-	o := n.opt.Slirp
-	o.Target = slirp.Target{NetNSFile: netns, UserNSFile: userNS}
-	o.APISocket = n.dir.Join(SlirpSocket)
-	o.Log = logWriter{n.log}
-	p, err := slirp.Start(o)
-	if err != nil {
-		return nil, err
-	}
-	n.slirp = p
 	nw := p.Network
 	ones, _ := nw.CIDR.Mask.Size()
 	w.Dev, w.IP, w.Netmask, w.Gateway, w.MTU = nw.IfName, nw.IP.String(), ones, nw.Gateway.String(), nw.MTU
@@ -282,6 +310,7 @@ func (n *network) close() {
 		if err := n.slirp.Close(); err != nil {
 			n.log.Warnf("stopping slirp4netns: %v", err)
 		}
+		n.log.Debugf("slirp4netns stopped")
 		n.slirp = nil
 	}
 }

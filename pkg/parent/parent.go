@@ -175,9 +175,11 @@ type handshake struct {
 	stderr  io.Writer
 	// ready records the ready sandbox (state.json, child_pid) with the pid that holds its namespaces.
 	ready func(pid int) error
-	// network starts the network driver (nil for the host network); ports, the port driver.
-	network func() (*wire.Network, error)
-	ports   func() (map[string]string, error)
+	// networkStart starts the network driver while the child does its mounts, network waits for it
+	// (both nil for the host network); ports starts the port driver.
+	networkStart func() error
+	network      func() (*wire.Network, error)
+	ports        func() (map[string]string, error)
 }
 
 // start creates the child through nsexec, in a new user and mount namespace whose id maps are written
@@ -272,6 +274,7 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 		}
 		nscfg.Unshare |= unix.CLONE_NEWNET
 		cfg.NetNSFD = nw.netnsFD
+		cfg.Tap = nw.tap()
 	}
 	p, err := nsenter.Start(cmd, nscfg, writeMaps)
 	nw.childStarted()
@@ -301,7 +304,8 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 		ready: s.ready,
 	}
 	if opt.Net != nil {
-		s.hs.network = func() (*wire.Network, error) { return nw.configure(userNS) }
+		s.hs.networkStart = func() error { return nw.start(userNS) }
+		s.hs.network = nw.configure
 		s.hs.ports = nw.publish
 	}
 	return s, nil
@@ -374,8 +378,16 @@ func (h *handshake) run() *Error {
 	if err := wire.Send(h.toChild, &wire.Message{Name: wire.IDMapsWritten}); err != nil {
 		return stepError("id maps", err)
 	}
+	// The network driver comes up while the child does its mounts.
+	var startErr error
+	if h.networkStart != nil {
+		startErr = h.networkStart()
+	}
 	if _, err := wire.Expect(h.fromChild, wire.UserNSReady); err != nil {
 		return stepError("user namespace", err)
+	}
+	if startErr != nil {
+		return stepError("network", startErr)
 	}
 	var network *wire.Network
 	if h.network != nil {

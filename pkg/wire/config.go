@@ -55,9 +55,12 @@ type ChildConfig struct {
 	// could be rewritten from inside the sandbox (see package sealedexe); else from the file itself.
 	SealedInit bool `json:"sealed_init,omitempty"`
 	// NetNSFD is the fd of a socket on which the child sends its network namespace (package nsfd)
-	// before UserNSReady, so that the parent can start the network driver on it; 0 for the host's
-	// network.
+	// before its mounts, so that the parent starts the network driver on it meanwhile; 0 for the
+	// host's network.
 	NetNSFD int `json:"netns_fd,omitempty"`
+	// Tap is the tap device the child creates (persistent) before it sends the network namespace,
+	// for slirp4netns to attach to; empty for none.
+	Tap string `json:"tap,omitempty"`
 }
 
 // InitConfigFD is where the init finds its config: a socket from the child carrying one frame (see

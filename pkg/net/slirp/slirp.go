@@ -98,6 +98,9 @@ type Process struct {
 
 	cmd       *exec.Cmd
 	exitW     *os.File
+	readyR    *os.File // until Ready
+	binary    string
+	timeout   time.Duration
 	apiSocket string
 	done      chan struct{}
 	waitErr   error
@@ -235,11 +238,24 @@ func validIfName(s string) error {
 }
 
 // Start runs slirp4netns and waits until it reports the network configured, it dies, or the
-// deadline passes. On error nothing is left running.
+// deadline passes (Spawn, then Ready). On error nothing is left running.
 //
 // slirp4netns gets a parent-death signal, which Linux ties to the calling thread: do not call Start
-// from a goroutine locked to a thread that will exit.
+// or Spawn from a goroutine locked to a thread that will exit.
 func Start(o Options) (*Process, error) {
+	p, err := Spawn(o)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.Ready(); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// Spawn starts slirp4netns and returns at once, so that the caller can do other work while it
+// comes up; Ready waits for it. On error nothing is left running.
+func Spawn(o Options) (*Process, error) {
 	o.euid = os.Geteuid()
 	args, network, err := o.args()
 	if err != nil {
@@ -249,14 +265,17 @@ func Start(o Options) (*Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("slirp4netns ready pipe: %w", err)
 	}
-	defer readyR.Close()
 	exitR, exitW, err := os.Pipe()
 	if err != nil {
+		readyR.Close()
 		readyW.Close()
 		return nil, fmt.Errorf("slirp4netns exit pipe: %w", err)
 	}
-	p := &Process{Network: network, Args: args, apiSocket: o.APISocket, exitW: exitW,
-		done: make(chan struct{}), stderr: &tail{max: 4096}}
+	p := &Process{Network: network, Args: args, apiSocket: o.APISocket, exitW: exitW, readyR: readyR,
+		done: make(chan struct{}), stderr: &tail{max: 4096}, binary: o.Binary, timeout: o.ReadyTimeout}
+	if p.timeout == 0 {
+		p.timeout = DefaultReadyTimeout
+	}
 	log := o.Log
 	if log == nil {
 		log = io.Discard
@@ -283,6 +302,7 @@ func Start(o Options) (*Process, error) {
 	readyW.Close()
 	exitR.Close()
 	if err != nil {
+		readyR.Close()
 		exitW.Close()
 		return nil, fmt.Errorf("starting %s: %w", o.Binary, err)
 	}
@@ -290,33 +310,41 @@ func Start(o Options) (*Process, error) {
 		p.waitErr = cmd.Wait()
 		close(p.done)
 	}()
+	return p, nil
+}
 
+// Ready waits until the slirp4netns from Spawn reports the network configured, it dies, or the
+// deadline passes. On error it has closed p: nothing is left running.
+func (p *Process) Ready() error {
+	readyR := p.readyR
+	if readyR == nil {
+		return errors.New("slirp4netns: Ready called twice")
+	}
+	p.readyR = nil
+	defer readyR.Close()
 	ready := make(chan error, 1)
 	go func() {
 		var b [1]byte
 		_, err := readyR.Read(b[:]) // slirp4netns writes "1"; EOF when it died first
 		ready <- err
 	}()
-	timeout := o.ReadyTimeout
-	if timeout == 0 {
-		timeout = DefaultReadyTimeout
-	}
-	timer := time.NewTimer(timeout)
+	timer := time.NewTimer(p.timeout)
 	defer timer.Stop()
+	var err error
 	select {
 	case err = <-ready:
 		if err == nil {
-			return p, nil
+			return nil
 		}
 		<-p.done // the ready pipe closes when slirp4netns exits
 		err = fmt.Errorf("slirp4netns exited before the network was up (%v)", p.waitErr)
 	case <-p.done:
 		err = fmt.Errorf("slirp4netns exited before the network was up (%v)", p.waitErr)
 	case <-timer.C:
-		err = fmt.Errorf("slirp4netns did not report the network up within %s", timeout)
+		err = fmt.Errorf("slirp4netns did not report the network up within %s", p.timeout)
 	}
 	p.Close()
-	return nil, fmt.Errorf("%w: %s %v: %s", err, o.Binary, args, p.stderr.String())
+	return fmt.Errorf("%w: %s %v: %s", err, p.binary, p.Args, p.stderr.String())
 }
 
 // Pid is slirp4netns's process id.
@@ -339,6 +367,9 @@ func (p *Process) Err() error {
 func (p *Process) Close() error {
 	var err error
 	p.closeOnce.Do(func() {
+		if p.readyR != nil {
+			p.readyR.Close()
+		}
 		p.exitW.Close()
 		select {
 		case <-p.done:
