@@ -119,9 +119,8 @@ func checkNet(f *netFlags, fl *pflag.FlagSet) (*parent.NetOpt, error) {
 	if o.Binary, err = slirp.Resolve(f.slirpBinary); err != nil {
 		return nil, err
 	}
-	if o.Features, err = slirp.Probe(o.Binary); err != nil {
-		return nil, err
-	}
+	// What it supports is asked for now, and known by the time slirp4netns starts.
+	o.Probed = slirp.ProbeLater(o.Binary)
 	if err := checkTun(); err != nil {
 		return nil, err
 	}

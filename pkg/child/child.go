@@ -91,6 +91,9 @@ type child struct {
 	network *wire.Network
 	// reaper waits for the target; made at the start, so its signals are caught by then.
 	reaper *reaper.Reaper
+	// netPrepared: lo is up and /sys a sysfs of the new network namespace before NetworkConfigured
+	// (see shareNetNS).
+	netPrepared bool
 }
 
 // watchParent returns a channel closed when the parent exits, from a pidfd of it taken before the
@@ -200,13 +203,23 @@ func (c *child) setUp() (string, error) {
 		return "user namespace", err
 	}
 	c.proc = proc
-	if err := c.shareNetNS(); err != nil {
+	netReady, err := c.shareNetNS()
+	if err != nil {
 		return "network", err
 	}
 	if err := setupMounts(c.cfg.Propagation, c.cfg.CopyUp); err != nil {
+		netReady()
 		return "mounts", err
 	}
 	c.log.Debugf("mounts ready: propagation %s, copied up %v", c.cfg.Propagation, c.cfg.CopyUp)
+	if err := netReady(); err != nil {
+		return "network", err
+	}
+	if c.netPrepared {
+		if err := mountSysfs(); err != nil {
+			return "network", err
+		}
+	}
 	return "", nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -17,23 +18,48 @@ import (
 	"github.com/rkexec/rkexec/pkg/wire"
 )
 
-// shareNetNS prepares the network namespace for the driver and sends it to the parent, which starts
-// the driver on it while the child does its mounts: it creates the tap device the parent named
-// (persistent: see netconf.CreateTap), then sends the namespace on the fd the parent gave (0: none
-// asked for), since nobody else may open this non-dumpable process's /proc/PID/ns files.
-func (c *child) shareNetNS() error {
+// shareNetNS, when the parent asked for the network namespace (on fd NetNSFD), sends it and
+// prepares it: the tap device the parent named, created persistent (see netconf.CreateTap) before
+// the namespace is sent so that slirp4netns attaches to it, and lo up. The slow parts run in the
+// background, while the child does its mounts and the parent starts the driver; the function
+// returned waits for them. The namespace and the device are opened first, before any mount.
+func (c *child) shareNetNS() (wait func() error, err error) {
 	fd := c.cfg.NetNSFD
 	if fd <= 0 {
-		return nil
+		return func() error { return nil }, nil
 	}
 	sock := os.NewFile(uintptr(fd), "netns-socket")
+	netns, err := os.Open("/proc/self/ns/net")
+	if err != nil {
+		sock.Close()
+		return nil, fmt.Errorf("the sandbox's network namespace: %w", err)
+	}
+	var tun *os.File
 	if c.cfg.Tap != "" {
-		if err := netconf.CreateTap(c.cfg.Tap); err != nil {
+		if tun, err = netconf.OpenTun(); err != nil {
 			sock.Close()
-			return err
+			netns.Close()
+			return nil, err
 		}
 	}
-	return nsfd.Send(sock, "/proc/self/ns/net")
+	done := make(chan error, 1)
+	go func() {
+		defer sock.Close()
+		defer netns.Close()
+		if tun != nil {
+			if err := netconf.CreateTap(tun, c.cfg.Tap); err != nil {
+				done <- err
+				return
+			}
+		}
+		if err := nsfd.SendFile(sock, netns); err != nil {
+			done <- err
+			return
+		}
+		done <- netconf.LoopbackUp()
+	}()
+	c.netPrepared = true
+	return sync.OnceValue(func() error { return <-done }), nil
 }
 
 // startPortDriver starts the builtin port driver's child half, when the parent asked for it, before
@@ -66,8 +92,10 @@ func (c *child) setUpNetwork() error {
 	if n == nil {
 		return nil // the host's network
 	}
-	if err := netconf.LoopbackUp(); err != nil {
-		return err
+	if !c.netPrepared { // else shareNetNS did it
+		if err := netconf.LoopbackUp(); err != nil {
+			return err
+		}
 	}
 	if n.Dev != "" {
 		ip := net.ParseIP(n.IP)
@@ -97,8 +125,10 @@ func (c *child) setUpNetwork() error {
 			return err
 		}
 	}
-	if err := mountSysfs(); err != nil {
-		return err
+	if !c.netPrepared { // else setUp did it
+		if err := mountSysfs(); err != nil {
+			return err
+		}
 	}
 	c.log.Debugf("network ready inside: %s %s/%d via %s", n.Dev, n.IP, n.Netmask, n.Gateway)
 	return nil

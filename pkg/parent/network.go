@@ -175,7 +175,9 @@ func (n *network) start(userNS *os.File) error {
 		return err
 	}
 	n.slirp = p
-	return nil
+	n.log.Debugf("slirp4netns pid %d started", p.Pid())
+	// What the network will be is known now: its files are written while slirp4netns comes up.
+	return n.writeEtc(p.Network)
 }
 
 // configure waits for the network driver start started and says what the child is to set up inside.
@@ -208,14 +210,13 @@ func (n *network) configure() (*wire.Network, error) {
 		w.Opaque[wire.OpaqueIPv6Addr], w.Opaque[wire.OpaqueIPv6Gateway] = "fd00::100/64", "fd00::2"
 	}
 	n.log.Debugf("slirp4netns pid %d: %s %s/%d via %s, mtu %d, sandbox %v, seccomp %v", p.Pid(), nw.IfName, nw.IP, ones, nw.Gateway, nw.MTU, nw.Sandbox, nw.Seccomp)
-	if err := n.writeEtc(w, nw); err != nil {
-		return nil, err
-	}
+	w.Opaque[wire.OpaqueResolvConf] = n.dir.Join(ResolvConf)
+	w.Opaque[wire.OpaqueHosts] = n.dir.Join(Hosts)
 	return w, nil
 }
 
 // writeEtc writes resolv.conf and hosts for the namespace in the state directory.
-func (n *network) writeEtc(w *wire.Network, nw slirp.Network) error {
+func (n *network) writeEtc(nw slirp.Network) error {
 	var rc strings.Builder
 	for _, d := range nw.DNS {
 		fmt.Fprintf(&rc, "nameserver %s\n", d)
@@ -230,8 +231,6 @@ func (n *network) writeEtc(w *wire.Network, nw slirp.Network) error {
 			return fmt.Errorf("writing %s: %w", name, err)
 		}
 	}
-	w.Opaque[wire.OpaqueResolvConf] = n.dir.Join(ResolvConf)
-	w.Opaque[wire.OpaqueHosts] = n.dir.Join(Hosts)
 	return nil
 }
 

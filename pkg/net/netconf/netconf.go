@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -151,26 +152,43 @@ func Inspect() (*State, error) {
 	return s, nil
 }
 
-// CreateTap creates the tap device name (no packet information) as a persistent device, for
-// slirp4netns to attach to. A tap device slirp4netns creates itself is unregistered when it closes
-// it, which makes its exit wait for the kernel (10-25 ms here); a persistent one is unregistered
-// with the network namespace, by the kernel in the background, once nothing holds the namespace.
-func CreateTap(name string) error {
-	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
+// OpenTun opens /dev/net/tun, for CreateTap.
+func OpenTun() (*os.File, error) {
+	f, err := os.OpenFile("/dev/net/tun", os.O_RDWR, 0)
 	if err != nil {
-		return fmt.Errorf("/dev/net/tun is not usable inside (%w): slirp4netns needs it; load the tun module (modprobe tun) and let users open it (chmod 0666 /dev/net/tun)", err)
+		return nil, fmt.Errorf("/dev/net/tun is not usable inside (%w): slirp4netns needs it; load the tun module (modprobe tun) and let users open it (chmod 0666 /dev/net/tun)", errors.Unwrap(err))
 	}
-	defer unix.Close(fd)
+	return f, nil
+}
+
+// CreateTap creates the tap device name (no packet information) on tun (from OpenTun, which it
+// closes) as a persistent device, for slirp4netns to attach to. A tap device slirp4netns creates
+// itself is unregistered when it closes it, which makes its exit wait for the kernel (10-25 ms
+// here); a persistent one is unregistered with the network namespace, by the kernel in the
+// background, once nothing holds the namespace.
+func CreateTap(tun *os.File, name string) error {
+	defer tun.Close()
 	ifr, err := unix.NewIfreq(name)
 	if err != nil {
 		return fmt.Errorf("tap device %q: %w", name, err)
 	}
 	ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI)
-	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
-		return fmt.Errorf("creating tap device %s: %w", name, err)
+	rc, err := tun.SyscallConn()
+	if err != nil {
+		return fmt.Errorf("tap device %s: %w", name, err)
 	}
-	if err := unix.IoctlSetInt(fd, unix.TUNSETPERSIST, 1); err != nil {
-		return fmt.Errorf("making tap device %s persistent: %w", name, err)
+	var ierr error
+	err = rc.Control(func(fd uintptr) {
+		if ierr = unix.IoctlIfreq(int(fd), unix.TUNSETIFF, ifr); ierr != nil {
+			ierr = fmt.Errorf("creating tap device %s: %w", name, ierr)
+			return
+		}
+		if ierr = unix.IoctlSetInt(int(fd), unix.TUNSETPERSIST, 1); ierr != nil {
+			ierr = fmt.Errorf("making tap device %s persistent: %w", name, ierr)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("tap device %s: %w", name, err)
 	}
-	return nil
+	return ierr
 }

@@ -37,6 +37,14 @@ func Send(sock *os.File, path string) error {
 	return nil
 }
 
+// SendFile sends the namespace f (e.g. /proc/self/ns/net, opened) on sock; both stay open.
+func SendFile(sock, f *os.File) error {
+	if err := unix.Sendmsg(int(sock.Fd()), []byte(f.Name()), unix.UnixRights(int(f.Fd())), nil, 0); err != nil {
+		return fmt.Errorf("sending %s: %w", f.Name(), err)
+	}
+	return nil
+}
+
 // Recv waits up to timeout for the namespace sent on sock (which it closes) and returns it.
 func Recv(sock *os.File, timeout time.Duration) (*os.File, error) {
 	c, err := net.FileConn(sock)

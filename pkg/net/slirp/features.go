@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -64,6 +65,24 @@ func Probe(binary string) (*Features, error) {
 		return nil, fmt.Errorf("%s is older than slirp4netns v0.4.0 (no --netns-type/--ready-fd/--exit-fd in its --help): install a newer slirp4netns", binary)
 	}
 	return f, nil
+}
+
+// ProbeLater runs Probe in the background, so that the caller can go on meanwhile (slirp4netns
+// takes milliseconds to load), and returns a function that waits for its result.
+func ProbeLater(binary string) func() (*Features, error) {
+	type result struct {
+		f   *Features
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		f, err := Probe(binary)
+		ch <- result{f, err}
+	}()
+	return sync.OnceValues(func() (*Features, error) {
+		r := <-ch
+		return r.f, r.err
+	})
 }
 
 func run(binary string, arg string) (string, error) {

@@ -50,8 +50,9 @@ const (
 type Options struct {
 	// Binary is slirp4netns's absolute path (from Resolve).
 	Binary string
-	// Features of Binary (from Probe).
+	// Features of Binary (from Probe); when nil, Probed gives them (from ProbeLater).
 	Features *Features
+	Probed   func() (*Features, error)
 	// Target is the namespace to serve.
 	Target Target
 	// IfName is the tap device's name; empty for DefaultIfName.
@@ -111,6 +112,13 @@ type Process struct {
 // Args computes slirp4netns's arguments and the network it will set up.
 func (o *Options) args() ([]string, Network, error) {
 	var n Network
+	if o.Features == nil && o.Probed != nil {
+		f, err := o.Probed()
+		if err != nil {
+			return nil, n, err
+		}
+		o.Features = f
+	}
 	if o.Binary == "" || o.Features == nil {
 		return nil, n, errors.New("slirp4netns: no binary (Resolve and Probe it first)")
 	}
