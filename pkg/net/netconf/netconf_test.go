@@ -88,3 +88,34 @@ func hasAddr(l *Link, cidr string) bool {
 	}
 	return false
 }
+
+func TestCreateTapIsPersistent(t *testing.T) {
+	ns := nettest.New(t)
+	var st *State
+	if err := ns.Do(func() (err error) {
+		tun, err := OpenTun()
+		if err != nil {
+			return err
+		}
+		if err := CreateTap(tun, "tap7"); err != nil {
+			return err
+		}
+		st, err = Inspect()
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// CreateTap closed its fd: only a persistent device is still there.
+	if st.Link("tap7") == nil {
+		t.Fatalf("no tap7 after CreateTap: %+v", st.Links)
+	}
+	if err := ns.Do(func() error {
+		tun, err := OpenTun()
+		if err != nil {
+			return err
+		}
+		return CreateTap(tun, "bad/name")
+	}); err == nil {
+		t.Fatal("CreateTap with a bad name succeeded")
+	}
+}

@@ -313,3 +313,44 @@ func TestResolveMissing(t *testing.T) {
 		t.Fatalf("want an install hint: %v", err)
 	}
 }
+
+// TestAttachesToAPersistentTap: slirp4netns configures a tap device that exists already (as the
+// child creates it) and leaves it when it ends, so its exit does not wait for the device's removal;
+// Spawn returns before the network is up, Ready waits; the features can come from ProbeLater.
+func TestAttachesToAPersistentTap(t *testing.T) {
+	bin, _ := slirpBinary(t)
+	ns := nettest.New(t)
+	if err := ns.Do(func() error {
+		tun, err := netconf.OpenTun()
+		if err != nil {
+			return err
+		}
+		return netconf.CreateTap(tun, DefaultIfName)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Spawn(Options{Binary: bin, Probed: ProbeLater(bin), Target: Target{NetNS: ns.Path}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close() })
+	if err := p.Ready(); err != nil {
+		t.Fatal(err)
+	}
+	inspect := func() *netconf.Link {
+		var st *netconf.State
+		if err := ns.Do(func() (err error) { st, err = netconf.Inspect(); return }); err != nil {
+			t.Fatal(err)
+		}
+		return st.Link(DefaultIfName)
+	}
+	if l := inspect(); l == nil || !l.Up || len(l.Addrs) == 0 || l.Addrs[0].String() != "10.0.2.100/24" {
+		t.Fatalf("%s inside: %+v", DefaultIfName, l)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if l := inspect(); l == nil {
+		t.Fatalf("%s went with slirp4netns: it did not attach to the persistent device", DefaultIfName)
+	}
+}
