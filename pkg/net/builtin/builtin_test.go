@@ -21,6 +21,8 @@ import (
 	"github.com/rkexec/rkexec/internal/testenv"
 	"github.com/rkexec/rkexec/pkg/net/netconf"
 	"github.com/rkexec/rkexec/pkg/net/portspec"
+
+	"golang.org/x/sys/unix"
 )
 
 // sandbox is a network namespace with lo up, a TCP and a UDP server inside that answer with the
@@ -34,7 +36,13 @@ type sandbox struct {
 	udpPort int
 }
 
-func newSandbox(t *testing.T) *sandbox {
+// newSandbox runs the halves with TCP relayed by the epoll loop (its sockets made inside the test's
+// namespace); newGoSandbox with the goroutine relay, as for a Dial of a caller's own.
+func newSandbox(t *testing.T) *sandbox { return newSandboxWith(t, true) }
+
+func newGoSandbox(t *testing.T) *sandbox { return newSandboxWith(t, false) }
+
+func newSandboxWith(t *testing.T, loop bool) *sandbox {
 	t.Helper()
 	ns := nettest.New(t)
 	if err := ns.Do(netconf.LoopbackUp); err != nil {
@@ -59,7 +67,17 @@ func newSandbox(t *testing.T) *sandbox {
 		})
 		return
 	}
-	if s.child, err = NewChild(cf, ChildOptions{Dial: dial, Log: os.Stderr}); err != nil {
+	opt := ChildOptions{Dial: dial, Log: os.Stderr}
+	if loop {
+		opt.Socket = func(domain, typ, proto int) (fd int, err error) {
+			err = ns.Do(func() (err error) {
+				fd, err = unix.Socket(domain, typ, proto)
+				return
+			})
+			return
+		}
+	}
+	if s.child, err = NewChild(cf, opt); err != nil {
 		t.Fatal(err)
 	}
 	go func() { s.served <- s.child.Serve() }()
@@ -205,7 +223,42 @@ func hasIPv6Loopback() bool {
 }
 
 func TestTCPAndUDPWithSourceAddress(t *testing.T) {
-	s := newSandbox(t)
+	t.Run("loop", func(t *testing.T) { testSourceAddress(t, newSandbox(t)) })
+	t.Run("goroutines", func(t *testing.T) { testSourceAddress(t, newGoSandbox(t)) })
+}
+
+// TestHalfClose: a client's half-close reaches the server inside, whose answer still comes back.
+func TestHalfClose(t *testing.T) {
+	for name, s := range map[string]func(*testing.T) *sandbox{"loop": newSandbox, "goroutines": newGoSandbox} {
+		t.Run(name, func(t *testing.T) {
+			s := s(t)
+			hp := freePort(t, "tcp")
+			s.add(t, fmt.Sprintf("127.0.0.1:%d:%d/tcp", hp, s.tcpPort))
+			c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(hp)), 10*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			r := bufio.NewReader(c)
+			if _, err := r.ReadString('\n'); err != nil {
+				t.Fatal(err)
+			}
+			big := strings.Repeat("x", 1<<20) // more than a pipe and a socket buffer hold
+			go func() {
+				io.WriteString(c, big)
+				c.(*net.TCPConn).CloseWrite()
+			}()
+			// The server echoes until EOF, then closes: all of it back, then EOF, no reset.
+			got, err := io.ReadAll(r)
+			if err != nil || len(got) != len(big) {
+				t.Fatalf("after the half-close: %d bytes back of %d, %v", len(got), len(big), err)
+			}
+		})
+	}
+}
+
+func testSourceAddress(t *testing.T, s *sandbox) {
 	hp := freePort(t, "tcp")
 	s.add(t, fmt.Sprintf("127.0.0.1:%d:%d/tcp", hp, s.tcpPort))
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(hp))

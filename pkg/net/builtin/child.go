@@ -21,8 +21,12 @@ type Dialer func(network string, laddr, raddr net.Addr) (net.Conn, error)
 
 // ChildOptions configure the child half.
 type ChildOptions struct {
-	// Dial; nil for the calling thread's namespace.
+	// Dial; nil for the calling thread's namespace. With Dial and without Socket, TCP is relayed
+	// by a goroutine per connection instead of the epoll loop.
 	Dial Dialer
+	// Socket creates the TCP connections' sockets inside (socket(2)'s arguments), for the epoll
+	// loop; nil for the calling thread's namespace.
+	Socket func(domain, typ, proto int) (int, error)
 	// UDPIdle ends a UDP flow without traffic for that long; 0 for 60 seconds.
 	UDPIdle time.Duration
 	// MaxUDPFlows bounds the UDP flows of one port; 0 for 1024.
@@ -38,6 +42,8 @@ type Child struct {
 	mu   sync.Mutex
 	open map[int]io.Closer
 	wg   sync.WaitGroup
+	// goRelay relays TCP with a goroutine per connection instead of the epoll loop (tcploop.go).
+	goRelay bool
 }
 
 // NewChild takes the child's end of SocketPair.
@@ -46,6 +52,8 @@ func NewChild(ctl *os.File, opt ChildOptions) (*Child, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A Dial of the caller's own and no Socket: its connections cannot be made from the loop.
+	goRelay := opt.Dial != nil && opt.Socket == nil
 	if opt.Dial == nil {
 		opt.Dial = dialHere
 	}
@@ -58,7 +66,7 @@ func NewChild(ctl *os.File, opt ChildOptions) (*Child, error) {
 	if opt.Log == nil {
 		opt.Log = io.Discard
 	}
-	return &Child{ctl: c, opt: opt, open: map[int]io.Closer{}}, nil
+	return &Child{ctl: c, opt: opt, open: map[int]io.Closer{}, goRelay: goRelay}, nil
 }
 
 func dialHere(network string, laddr, raddr net.Addr) (net.Conn, error) {
@@ -157,6 +165,20 @@ func (c *Child) add(req request, f *os.File) error {
 	}
 	switch req.Proto {
 	case "tcp", "tcp4", "tcp6":
+		target := &net.TCPAddr{IP: ip, Port: req.ChildPort}
+		if !c.goRelay {
+			lfd, err := listeningTCP(f)
+			if err != nil {
+				return err
+			}
+			port, err := c.startTCPLoop(lfd, target)
+			if err != nil {
+				unix.Close(lfd)
+				return err
+			}
+			c.open[req.ID] = port
+			return nil
+		}
 		l, err := net.FileListener(f)
 		if err != nil {
 			return fmt.Errorf("published socket: %w", err)
@@ -166,7 +188,6 @@ func (c *Child) add(req request, f *os.File) error {
 			l.Close()
 			return errors.New("published socket is not a TCP listener")
 		}
-		target := &net.TCPAddr{IP: ip, Port: req.ChildPort}
 		c.open[req.ID] = tl
 		c.wg.Add(1)
 		go c.acceptTCP(tl, target)
@@ -188,6 +209,41 @@ func (c *Child) add(req request, f *os.File) error {
 		return fmt.Errorf("unknown proto %q", req.Proto)
 	}
 	return nil
+}
+
+// listeningTCP checks that f is a listening TCP socket and returns a non-blocking duplicate of it.
+func listeningTCP(f *os.File) (int, error) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return -1, fmt.Errorf("published socket: %w", err)
+	}
+	fd := -1
+	var cerr error
+	err = rc.Control(func(raw uintptr) {
+		typ, err1 := unix.GetsockoptInt(int(raw), unix.SOL_SOCKET, unix.SO_TYPE)
+		acc, err2 := unix.GetsockoptInt(int(raw), unix.SOL_SOCKET, unix.SO_ACCEPTCONN)
+		sa, err3 := unix.Getsockname(int(raw))
+		_, inet4 := sa.(*unix.SockaddrInet4)
+		_, inet6 := sa.(*unix.SockaddrInet6)
+		if err := errors.Join(err1, err2, err3); err != nil || typ != unix.SOCK_STREAM || acc != 1 || !inet4 && !inet6 {
+			cerr = errors.New("published socket is not a TCP listener")
+			return
+		}
+		if fd, cerr = unix.FcntlInt(raw, unix.F_DUPFD_CLOEXEC, 0); cerr != nil {
+			return
+		}
+		cerr = unix.SetNonblock(fd, true)
+	})
+	if err == nil {
+		err = cerr
+	}
+	if err != nil {
+		if fd >= 0 {
+			unix.Close(fd)
+		}
+		return -1, fmt.Errorf("published socket: %w", err)
+	}
+	return fd, nil
 }
 
 func (c *Child) closeAll() {
