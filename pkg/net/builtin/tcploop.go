@@ -58,8 +58,9 @@ type tflow struct {
 // tcpPort is the handle of a port's loop: Close removes the port (relays in progress go on).
 type tcpPort struct {
 	mu       sync.Mutex
+	lfd      int
 	stop     int
-	closed   bool          // Close was called, or the loop ended and closed stop
+	closed   bool          // Close was called, or the loop is closing the listening socket
 	released chan struct{} // closed once the loop has closed the listening socket
 }
 
@@ -68,6 +69,8 @@ func (p *tcpPort) Close() error {
 	p.mu.Lock()
 	if !p.closed {
 		p.closed = true
+		// New connections are refused from now on, not once the loop has woken up.
+		unix.Shutdown(p.lfd, unix.SHUT_RDWR)
 		var one [8]byte
 		one[0] = 1 // any count wakes the loop, whatever the byte order
 		unix.Write(p.stop, one[:])
@@ -81,7 +84,6 @@ func (p *tcpPort) Close() error {
 func (p *tcpPort) ended() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.closed = true
 	unix.Close(p.stop)
 }
 
@@ -120,7 +122,7 @@ func (c *Child) startTCPLoop(lfd int, target *net.TCPAddr) (*tcpPort, error) {
 	}
 	c.wg.Add(1)
 	l.done = sync.OnceFunc(c.wg.Done)
-	port := &tcpPort{stop: stop, released: make(chan struct{})}
+	port := &tcpPort{lfd: lfd, stop: stop, released: make(chan struct{})}
 	l.port = port
 	go l.run(port)
 	return port, nil
@@ -167,6 +169,9 @@ func (l *tcpLoop) run(port *tcpPort) {
 
 func (l *tcpLoop) closeListener() {
 	if l.lfd >= 0 {
+		l.port.mu.Lock()
+		l.port.closed = true // Close leaves the socket alone from now on
+		l.port.mu.Unlock()
 		unix.Close(l.lfd)
 		l.lfd = -1
 		close(l.port.released)
@@ -183,6 +188,8 @@ func (l *tcpLoop) accept() {
 			return
 		case errors.Is(err, unix.EINTR), errors.Is(err, unix.ECONNABORTED):
 			continue
+		case errors.Is(err, unix.EINVAL):
+			return // shut down by Close: the stop event follows
 		default:
 			// EMFILE and the like: back off instead of spinning.
 			fmt.Fprintf(l.c.opt.Log, "port relay: accept: %v\n", err)
@@ -259,7 +266,15 @@ func (l *tcpLoop) event(tc *tconn, fd int, events uint32) {
 		}
 		// The edge after connect: writable when connected, else an error (SO_ERROR, which reading
 		// clears).
-		if v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR); err != nil || v != 0 || events&unix.EPOLLOUT == 0 {
+		v, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_ERROR)
+		if err == nil && v == 0 {
+			// An event meant for an earlier socket with this number, from the same epoll_wait,
+			// must not pass for the connection.
+			if _, perr := unix.Getpeername(fd); errors.Is(perr, unix.ENOTCONN) {
+				return
+			}
+		}
+		if err != nil || v != 0 || events&unix.EPOLLOUT == 0 {
 			delete(l.conns, fd)
 			unix.Close(fd)
 			tc.server = -1
