@@ -18,8 +18,10 @@ import (
 	"github.com/spf13/pflag"
 	"golang.org/x/sys/unix"
 
+	"github.com/rkexec/rkexec/pkg/cgroup2"
 	"github.com/rkexec/rkexec/pkg/child"
 	"github.com/rkexec/rkexec/pkg/idmap"
+	"github.com/rkexec/rkexec/pkg/net/slirp"
 	"github.com/rkexec/rkexec/pkg/parent"
 	"github.com/rkexec/rkexec/pkg/sigforward"
 	"github.com/rkexec/rkexec/pkg/statedir"
@@ -41,6 +43,9 @@ type runFlags struct {
 	timens      bool
 	reaper      string
 	hostname    string
+	// detachNetNS and evacuateCgroup2 are RootlessKit's --detach-netns and --evacuate-cgroup2.
+	detachNetNS     bool
+	evacuateCgroup2 string
 	// allowTIOCSTI leaves ioctl TIOCSTI/TIOCLINUX to the command.
 	allowTIOCSTI bool
 	net          netFlags
@@ -111,6 +116,8 @@ failed, 126 when COMMAND cannot be executed, 127 when it is not found.`,
 	fl0.BoolVar(&f.timens, "timens", false, "create a time namespace")
 	fl0.StringVar(&f.reaper, "reaper", "auto", "run the command under a PID 1 that reaps orphans; requires --pidns [auto, true, false]")
 	fl0.StringVar(&f.hostname, "hostname", "", "hostname in the new UTS namespace; requires --utsns")
+	fl0.BoolVar(&f.detachNetNS, "detach-netns", false, "keep the sandbox's network namespace at <state-dir>/netns and run the command in the host's (enter it with nsenter --net=$ROOTLESSKIT_STATE_DIR/netns from inside)")
+	fl0.StringVar(&f.evacuateCgroup2, "evacuate-cgroup2", "", "move the processes of rkexec's cgroup into this sub-group of it, so the sandbox can enable controllers; cgroup v2 only; requires --pidns and --cgroupns")
 	root.SetOut(os.Stdout)
 	root.SetErr(os.Stderr)
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
@@ -180,6 +187,12 @@ func runMain(f *runFlags, args []string) (int, error) {
 	if err != nil {
 		return 125, usageError{err}
 	}
+	if err := checkDetachNetNS(f, netOpt); err != nil {
+		return 125, usageError{err}
+	}
+	if err := checkEvacuateCgroup2(f); err != nil {
+		return 125, usageError{err}
+	}
 	name, stateDir, err := resolveStateDir(f)
 	if err != nil {
 		return 125, usageError{err}
@@ -216,7 +229,43 @@ func runMain(f *runFlags, args []string) (int, error) {
 		Stderr:       os.Stderr,
 		Net:          netOpt,
 		Signals:      signals,
+		DetachNetNS:  f.detachNetNS,
+		// Checked: cgroup v2, with --pidns and --cgroupns.
+		EvacuateCgroup2: f.evacuateCgroup2,
 	})
+}
+
+// checkDetachNetNS applies RootlessKit's rules to --detach-netns: slirp4netns cannot sandbox itself
+// in a namespace given by path (slirp4netns issue 317), so auto means off and true is refused.
+func checkDetachNetNS(f *runFlags, netOpt *parent.NetOpt) error {
+	if !f.detachNetNS || netOpt == nil || netOpt.Driver != parent.NetSlirp4netns {
+		return nil
+	}
+	switch netOpt.Slirp.Sandbox {
+	case slirp.True:
+		return errors.New("--slirp4netns-sandbox=true conflicts with --detach-netns (slirp4netns cannot sandbox itself in a detached namespace): use auto or false")
+	case slirp.Auto:
+		netOpt.Slirp.Sandbox = slirp.False
+	}
+	return nil
+}
+
+// checkEvacuateCgroup2 checks --evacuate-cgroup2 as RootlessKit does (--cgroupns, then --pidns, a
+// sub-group name), and that the host is cgroup v2, where RootlessKit warns and goes on without it.
+func checkEvacuateCgroup2(f *runFlags) error {
+	if f.evacuateCgroup2 == "" { // as RootlessKit: empty is unset
+		return nil
+	}
+	if !f.cgroupns {
+		return errors.New("--evacuate-cgroup2 needs --cgroupns (and --pidns): the sandbox sees its cgroup through a cgroup namespace of its own")
+	}
+	if !f.pidns {
+		return errors.New("--evacuate-cgroup2 needs --pidns")
+	}
+	if err := cgroup2.CheckName(f.evacuateCgroup2); err != nil {
+		return err
+	}
+	return cgroup2.Check(cgroup2.Mountpoint)
 }
 
 // listenFDs is the number of systemd socket-activation fds passed to this process (LISTEN_PID is ours).

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rkexec/rkexec/pkg/command"
 	"github.com/rkexec/rkexec/pkg/exitcode"
+	"github.com/rkexec/rkexec/pkg/net/detachns"
 	"github.com/rkexec/rkexec/pkg/nsenter"
 	"github.com/rkexec/rkexec/pkg/proctree"
 	"github.com/rkexec/rkexec/pkg/reaper"
@@ -60,8 +61,15 @@ func Run(opt Opt) int {
 	// namespace, where its root can mount or rename anything over it.
 	stateDir := os.NewFile(wire.ChildStateDirFD, "state-dir")
 	defer stateDir.Close()
+	c.stateDir = stateDir
 	// best effort: nobody is left to report to
-	c.removeStateDir = func() { _ = statedir.RemoveOwnFiles(stateDir, c.cfg.StateDir, c.cfg.StateDirCreated) }
+	c.removeStateDir = func() {
+		if c.detached != nil {
+			// Mounted on in this mount namespace, netns cannot be removed from it otherwise.
+			_ = c.detached.Unmount()
+		}
+		_ = statedir.RemoveOwnFiles(stateDir, c.cfg.StateDir, c.cfg.StateDirCreated)
+	}
 	c.parentExit = watchParent()
 	hello, err := wire.Expect(from, wire.ParentHello)
 	if err == nil && hello.Child == nil {
@@ -94,6 +102,10 @@ type child struct {
 	// netPrepared: lo is up and /sys a sysfs of the new network namespace before NetworkConfigured
 	// (see shareNetNS).
 	netPrepared bool
+	// stateDir is the state directory, opened by the parent (wire.ChildStateDirFD).
+	stateDir *os.File
+	// detached is the --detach-netns network namespace; nil without it.
+	detached *detachns.NS
 }
 
 // watchParent returns a channel closed when the parent exits, from a pidfd of it taken before the
@@ -152,9 +164,18 @@ func (c *child) run() int {
 	if code, ok := c.handshake(c.setUp); !ok {
 		return code
 	}
+	if c.detached != nil {
+		defer c.detached.Close()
+	}
 	if err := c.setUpNetwork(); err != nil {
 		c.fail("network", err)
 		return 125
+	}
+	if c.cfg.MountCgroup2 {
+		if err := mountCgroup2(); err != nil {
+			c.fail("--evacuate-cgroup2", err)
+			return 125
+		}
 	}
 	return c.runTarget()
 }
@@ -203,6 +224,12 @@ func (c *child) setUp() (string, error) {
 		return "user namespace", err
 	}
 	c.proc = proc
+	if c.cfg.DetachNetNS {
+		// Before shareNetNS, which sends it and prepares it on its thread.
+		if c.detached, err = detachns.New(); err != nil {
+			return "network", err
+		}
+	}
 	netReady, err := c.shareNetNS()
 	if err != nil {
 		return "network", err
@@ -212,6 +239,14 @@ func (c *child) setUp() (string, error) {
 		return "mounts", err
 	}
 	c.log.Debugf("mounts ready: propagation %s, copied up %v", c.cfg.Propagation, c.cfg.CopyUp)
+	if c.detached != nil {
+		// After the copy-up, so that the one mount is where the path leads in this namespace.
+		if err := c.detached.MountOn(c.stateDir, c.cfg.StateDir, statedir.NetNSFile); err != nil {
+			netReady()
+			return "network", err
+		}
+		c.log.Debugf("detached network namespace on %s/%s", c.cfg.StateDir, statedir.NetNSFile)
+	}
 	if err := netReady(); err != nil {
 		return "network", err
 	}

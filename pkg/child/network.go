@@ -23,20 +23,28 @@ import (
 // the namespace is sent so that slirp4netns attaches to it, and lo up. The slow parts run in the
 // background, while the child does its mounts and the parent starts the driver; the function
 // returned waits for them. The namespace and the device are opened first, before any mount.
+//
+// With --detach-netns the namespace is the detached one: the device is opened, and lo brought up, on
+// its thread (a tun fd creates its device in the namespace it was opened in), and nothing is marked
+// prepared, since the child's own /sys stays the host's.
 func (c *child) shareNetNS() (wait func() error, err error) {
 	fd := c.cfg.NetNSFD
 	if fd <= 0 {
 		return func() error { return nil }, nil
 	}
 	sock := os.NewFile(uintptr(fd), "netns-socket")
-	netns, err := os.Open("/proc/self/ns/net")
+	path, inNS := "/proc/self/ns/net", func(f func() error) error { return f() }
+	if c.detached != nil {
+		path, inNS = c.detached.Path(), c.detached.Do
+	}
+	netns, err := os.Open(path)
 	if err != nil {
 		sock.Close()
 		return nil, fmt.Errorf("the sandbox's network namespace: %w", err)
 	}
 	var tun *os.File
 	if c.cfg.Tap != "" {
-		if tun, err = netconf.OpenTun(); err != nil {
+		if err = inNS(func() (err error) { tun, err = netconf.OpenTun(); return err }); err != nil {
 			sock.Close()
 			netns.Close()
 			return nil, err
@@ -56,9 +64,9 @@ func (c *child) shareNetNS() (wait func() error, err error) {
 			done <- err
 			return
 		}
-		done <- netconf.LoopbackUp()
+		done <- inNS(netconf.LoopbackUp)
 	}()
-	c.netPrepared = true
+	c.netPrepared = c.detached == nil
 	return sync.OnceValue(func() error { return <-done }), nil
 }
 
@@ -72,7 +80,12 @@ func (c *child) startPortDriver() error {
 	if err != nil || fd < 3 {
 		return fmt.Errorf("bad builtin port driver fd %q", c.network.Opaque[wire.OpaqueBuiltinFD])
 	}
-	d, err := builtin.NewChild(os.NewFile(uintptr(fd), "builtin-ports"), builtin.ChildOptions{Log: logLines{c.log}})
+	opt := builtin.ChildOptions{Log: logLines{c.log}}
+	if c.detached != nil {
+		// The targets are in the detached namespace, not this process's.
+		opt.Dial, opt.Socket = c.detached.Dial, c.detached.Socket
+	}
+	d, err := builtin.NewChild(os.NewFile(uintptr(fd), "builtin-ports"), opt)
 	if err != nil {
 		return err
 	}
@@ -87,17 +100,50 @@ func (c *child) startPortDriver() error {
 // setUpNetwork configures the sandbox's own network namespace from NetworkConfigured: lo up, the
 // interface as the driver described it (slirp4netns configured it already: this only checks and
 // completes), resolv.conf and hosts, and a sysfs of this namespace on /sys.
+//
+// With --detach-netns only the interfaces are configured, in the detached namespace: the target stays
+// in the host's network, and keeps its /etc/resolv.conf, /etc/hosts and /sys, as RootlessKit does.
 func (c *child) setUpNetwork() error {
 	n := c.network
+	if c.detached != nil {
+		if err := c.detached.Do(func() error { return configureInterfaces(n, true) }); err != nil {
+			return err
+		}
+		c.log.Debugf("network ready in the detached namespace")
+		return nil
+	}
 	if n == nil {
 		return nil // the host's network
 	}
-	if !c.netPrepared { // else shareNetNS did it
+	if err := configureInterfaces(n, !c.netPrepared); err != nil {
+		return err
+	}
+	for src, dst := range map[string]string{n.Opaque[wire.OpaqueResolvConf]: "/etc/resolv.conf", n.Opaque[wire.OpaqueHosts]: "/etc/hosts"} {
+		if src == "" {
+			continue
+		}
+		if err := c.bindEtc(src, dst); err != nil {
+			return err
+		}
+	}
+	if !c.netPrepared { // else setUp did it
+		if err := mountSysfs(); err != nil {
+			return err
+		}
+	}
+	c.log.Debugf("network ready inside: %s %s/%d via %s", n.Dev, n.IP, n.Netmask, n.Gateway)
+	return nil
+}
+
+// configureInterfaces brings lo up (with loUp) and configures the interface NetworkConfigured
+// describes (none when n is nil), in the calling thread's network namespace.
+func configureInterfaces(n *wire.Network, loUp bool) error {
+	if loUp {
 		if err := netconf.LoopbackUp(); err != nil {
 			return err
 		}
 	}
-	if n.Dev != "" {
+	if n != nil && n.Dev != "" {
 		ip := net.ParseIP(n.IP)
 		if ip == nil || n.Netmask <= 0 || n.Netmask > 32 {
 			return fmt.Errorf("bad address %s/%d for %s", n.IP, n.Netmask, n.Dev)
@@ -117,20 +163,6 @@ func (c *child) setUpNetwork() error {
 			}
 		}
 	}
-	for src, dst := range map[string]string{n.Opaque[wire.OpaqueResolvConf]: "/etc/resolv.conf", n.Opaque[wire.OpaqueHosts]: "/etc/hosts"} {
-		if src == "" {
-			continue
-		}
-		if err := c.bindEtc(src, dst); err != nil {
-			return err
-		}
-	}
-	if !c.netPrepared { // else setUp did it
-		if err := mountSysfs(); err != nil {
-			return err
-		}
-	}
-	c.log.Debugf("network ready inside: %s %s/%d via %s", n.Dev, n.IP, n.Netmask, n.Gateway)
 	return nil
 }
 

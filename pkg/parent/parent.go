@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/rkexec/rkexec/pkg/cgroup2"
 	"github.com/rkexec/rkexec/pkg/command"
 	"github.com/rkexec/rkexec/pkg/exitcode"
 	"github.com/rkexec/rkexec/pkg/idmap"
@@ -70,6 +71,13 @@ type Opt struct {
 	Signals *sigforward.Forwarder
 	// Net is the sandbox's own network; nil for the host's (see network.go).
 	Net *NetOpt
+	// DetachNetNS (--detach-netns) keeps the sandbox's network namespace on <state-dir>/netns and
+	// the target in the host's network namespace; with a nil Net the namespace has only lo.
+	DetachNetNS bool
+	// EvacuateCgroup2 (--evacuate-cgroup2) is the sub-group into which the processes of rkexec's
+	// cgroup move once the child has its own cgroup namespace (package cgroup2); empty for none.
+	// cmd/rkexec checks the host is cgroup v2 and Namespaces has CLONE_NEWCGROUP and CLONE_NEWPID.
+	EvacuateCgroup2 string
 }
 
 // Logger is what the parent logs with; cmd/rkexec passes its logrus logger.
@@ -175,6 +183,9 @@ type handshake struct {
 	stderr  io.Writer
 	// ready records the ready sandbox (state.json, child_pid) with the pid that holds its namespaces.
 	ready func(pid int) error
+	// evacuate moves the processes of rkexec's cgroup into the --evacuate-cgroup2 sub-group; nil
+	// without it.
+	evacuate func() error
 	// networkStart starts the network driver while the child does its mounts, network waits for it
 	// (both nil for the host network); ports starts the port driver.
 	networkStart func() error
@@ -227,6 +238,7 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 		ListenFDs:       opt.ListenFDs,
 	}
 	cfg.SealedInit = sealedInit
+	cfg.DetachNetNS = opt.DetachNetNS
 	cmd := &exec.Cmd{
 		// The running binary, through a magic link: no path lookup.
 		Path: "/proc/self/exe",
@@ -261,6 +273,13 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 	// when the parent's forking thread exits, possibly before the others, and could not be told
 	// from a SIGTERM sent to the parent and relayed.
 	nscfg := nsenter.Config{Unshare: unix.CLONE_NEWUSER | unix.CLONE_NEWNS, Name: "rkexec:child", ClearParentDeathSignal: true}
+	if opt.EvacuateCgroup2 != "" {
+		// The child's own cgroup namespace, rooted where rkexec starts, before the evacuation moves
+		// everything one level down (as RootlessKit's child): the init shares it.
+		nscfg.Unshare |= unix.CLONE_NEWCGROUP
+		cfg.Namespaces &^= unix.CLONE_NEWCGROUP
+		cfg.MountCgroup2 = true
+	}
 	if opt.Debug {
 		nscfg.Debug = func(msg string) { opt.Log.Debugf("%s", msg) }
 	}
@@ -272,7 +291,9 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 			proc.Close()
 			return nil, &Error{Code: 125, Step: "network", Err: err}
 		}
-		nscfg.Unshare |= unix.CLONE_NEWNET
+		if !opt.DetachNetNS {
+			nscfg.Unshare |= unix.CLONE_NEWNET
+		}
 		cfg.NetNSFD = nw.netnsFD
 		cfg.Tap = nw.tap()
 	}
@@ -303,12 +324,28 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 		extraNS: opt.Namespaces != 0, warning: opt.IDMaps.Warning, stderr: opt.Stderr,
 		ready: s.ready,
 	}
+	if opt.EvacuateCgroup2 != "" {
+		s.hs.evacuate = func() error { return evacuateCgroup2(opt.EvacuateCgroup2, opt.Log) }
+	}
 	if opt.Net != nil {
 		s.hs.networkStart = func() error { return nw.start(userNS) }
 		s.hs.network = nw.configure
 		s.hs.ports = nw.publish
 	}
 	return s, nil
+}
+
+// evacuateCgroup2 moves the processes of rkexec's own cgroup into its sub-group evac.
+func evacuateCgroup2(evac string, log Logger) error {
+	group, err := cgroup2.Own("self")
+	if err != nil {
+		return err
+	}
+	if err := cgroup2.Evacuate(cgroup2.Mountpoint, group, evac, log.Warnf); err != nil {
+		return err
+	}
+	log.Debugf("cgroup %s evacuated into %s", group, evac)
+	return nil
 }
 
 // sweep kills whatever is left in the sandbox's user namespace once the child is gone: the child
@@ -388,6 +425,11 @@ func (h *handshake) run() *Error {
 	}
 	if startErr != nil {
 		return stepError("network", startErr)
+	}
+	if h.evacuate != nil {
+		if err := h.evacuate(); err != nil {
+			return stepError("--evacuate-cgroup2", err)
+		}
 	}
 	var network *wire.Network
 	if h.network != nil {

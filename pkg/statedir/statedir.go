@@ -33,6 +33,9 @@ const (
 	SlirpSockFile  = "slirp4netns.sock"
 	ResolvConfFile = "resolv.conf"
 	HostsFile      = "hosts"
+	// NetNSFile is --detach-netns's network namespace: a bind mount in the sandbox's mount
+	// namespace, an empty file outside.
+	NetNSFile = "netns"
 )
 
 // MaxStateSize bounds state.json: a larger one is refused unread.
@@ -41,7 +44,7 @@ const MaxStateSize = 64 << 10
 // ownFiles are the names rkexec creates in a state directory, all but the lock: what a stale
 // directory is emptied of, and all that pruning removes besides the lock.
 func ownFiles() []string {
-	return []string{ChildPIDFile, StateFile, APISockFile, SlirpSockFile, ResolvConfFile, HostsFile,
+	return []string{ChildPIDFile, StateFile, APISockFile, SlirpSockFile, ResolvConfFile, HostsFile, NetNSFile,
 		atomicfile.TempName(ChildPIDFile), atomicfile.TempName(StateFile)}
 }
 

@@ -61,6 +61,13 @@ type ChildConfig struct {
 	// Tap is the tap device the child creates (persistent) before it sends the network namespace,
 	// for slirp4netns to attach to; empty for none.
 	Tap string `json:"tap,omitempty"`
+	// DetachNetNS (--detach-netns) makes the network namespace a detached one, bind-mounted on
+	// <state-dir>/netns (package detachns), which the child sends on NetNSFD and configures; the
+	// target stays in the child's network namespace, the host's.
+	DetachNetNS bool `json:"detach_netns,omitempty"`
+	// MountCgroup2 (--evacuate-cgroup2) mounts the cgroup v2 hierarchy of the child's own cgroup
+	// namespace on /sys/fs/cgroup before the target starts.
+	MountCgroup2 bool `json:"mount_cgroup2,omitempty"`
 }
 
 // InitConfigFD is where the init finds its config: a socket from the child carrying one frame (see

@@ -31,8 +31,9 @@
 //	  |---------- ParentHello ---------------->|  (carries the ChildConfig)
 //	  |<--------- ChildHello ------------------|
 //	  |---------- IDMapsWritten -------------->|  (the single-mapping warning, if any, is printed)
-//	  |                                        |  mounts: propagation, copy-up
+//	  |                                        |  mounts: propagation, copy-up; the detached netns
 //	  |<--------- UserNSReady -----------------|
+//	  |  cgroup evacuated (--evacuate-cgroup2) |
 //	  |  network driver                        |
 //	  |---------- NetworkConfigured ---------->|  (empty for the host network)
 //	  |  port driver                           |

@@ -19,14 +19,20 @@ const DialTimeout = 10 * time.Second
 // address family is raddr's. It has the signature of the builtin port driver's Dialer.
 func (n *NS) Dial(network string, laddr, raddr net.Addr) (net.Conn, error) {
 	return dial(func(domain, typ int) (int, error) {
-		fd := -1
-		err := n.Do(func() error {
-			var err error
-			fd, err = unix.Socket(domain, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
-			return os.NewSyscallError("socket", err)
-		})
-		return fd, err
+		return n.Socket(domain, typ|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	}, network, laddr, raddr)
+}
+
+// Socket is socket(2) in the namespace: the socket is made on the namespace's thread and works from
+// any thread. It has the signature of the builtin port driver's Socket.
+func (n *NS) Socket(domain, typ, proto int) (int, error) {
+	fd := -1
+	err := n.Do(func() error {
+		var err error
+		fd, err = unix.Socket(domain, typ, proto)
+		return os.NewSyscallError("socket", err)
+	})
+	return fd, err
 }
 
 // dial connects a socket made by socket (non-blocking, close-on-exec) as Dial describes.
