@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
@@ -66,7 +67,13 @@ func main() {
 		fmt.Fprintln(os.Stderr, "rkexec: nsexec stage 2 without a role")
 		os.Exit(125)
 	}
-	os.Exit(execute(os.Args[1:], started))
+	switch filepath.Base(os.Args[0]) {
+	case nameRootlessKit:
+		os.Exit(execute(nameRootlessKit, os.Args[1:], started))
+	case nameDockerProxy:
+		os.Exit(dockerProxy(os.Args[1:]))
+	}
+	os.Exit(execute(nameRkexec, os.Args[1:], started))
 }
 
 // runChild is the sandbox's child process (package child).

@@ -60,7 +60,10 @@ func checkNet(f *netFlags, fl *pflag.FlagSet) (*parent.NetOpt, error) {
 		return nil, fmt.Errorf("invalid --port-driver %q: use none, builtin or slirp4netns", f.portDriver)
 	}
 	if f.net != parent.NetSlirp4netns {
-		for _, name := range []string{"mtu", "cidr", "ifname", "disable-host-loopback", "ipv6", "slirp4netns-sandbox", "slirp4netns-seccomp", "slirp4netns-binary"} {
+		// As RootlessKit: the rest of slirp4netns's flags are accepted with every network, and
+		// configure slirp4netns only (dockerd-rootless.sh passes them whatever the driver); see
+		// netWarnings for --mtu and --ipv6.
+		for _, name := range []string{"cidr", "ifname"} {
 			if fl.Changed(name) {
 				return nil, fmt.Errorf("--%s needs --net=slirp4netns", name)
 			}
@@ -125,6 +128,22 @@ func checkNet(f *netFlags, fl *pflag.FlagSet) (*parent.NetOpt, error) {
 		return nil, err
 	}
 	return opt, nil
+}
+
+// netWarnings are the warnings about network flags that have no effect with this network, as
+// RootlessKit gives them.
+func netWarnings(f *netFlags) []string {
+	var w []string
+	if f.net == parent.NetSlirp4netns {
+		return nil
+	}
+	if f.mtu != 0 {
+		w = append(w, fmt.Sprintf("--mtu=%d has no effect with --net=%s", f.mtu, f.net))
+	}
+	if f.ipv6 {
+		w = append(w, fmt.Sprintf("--ipv6 is discarded for --net=%s", f.net))
+	}
+	return w
 }
 
 // checkTun checks that slirp4netns will be able to create its tap device.

@@ -43,6 +43,18 @@ func TestCheckNet(t *testing.T) {
 	if err != nil || opt.Driver != "none" || opt.PortDriver != "builtin" || len(opt.Publish) != 2 || opt.Publish[1].ParentIP != "::1" {
 		t.Fatalf("none+builtin: %+v %v", opt, err)
 	}
+	// dockerd-rootless.sh passes slirp4netns's flags whatever the driver: accepted, as by RootlessKit.
+	slirpFlags := []string{"--mtu=65520", "--disable-host-loopback", "--ipv6", "--slirp4netns-sandbox=auto",
+		"--slirp4netns-seccomp=true", "--slirp4netns-binary=/nonexistent"}
+	for _, network := range []string{"--net=host", "--net=none"} {
+		f, fl := parse(append([]string{network}, slirpFlags...)...)
+		if _, err := checkNet(f, fl); err != nil {
+			t.Errorf("%s with slirp4netns's flags: %v", network, err)
+		}
+		if w := netWarnings(f); len(w) != 2 || !strings.Contains(w[0], "--mtu") || !strings.Contains(w[1], "--ipv6") {
+			t.Errorf("%s: warnings %q, want --mtu's and --ipv6's", network, w)
+		}
+	}
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -53,7 +65,8 @@ func TestCheckNet(t *testing.T) {
 		{[]string{"--port-driver=implicit"}, "pasta"},
 		{[]string{"--port-driver=builtin"}, "--port-driver needs"},
 		{[]string{"-p", "127.0.0.1:1:1/tcp"}, "-p needs"},
-		{[]string{"--net=none", "--mtu=1500"}, "--mtu needs --net=slirp4netns"},
+		{[]string{"--net=none", "--cidr=10.0.3.0/24"}, "--cidr needs --net=slirp4netns"},
+		{[]string{"--net=host", "--ifname=eth0"}, "--ifname needs --net=slirp4netns"},
 		{[]string{"--net=none", "--port-driver=slirp4netns"}, "--port-driver=slirp4netns needs"},
 		{[]string{"--net=none", "-p", "127.0.0.1:1:1/tcp"}, "-p needs a port driver"},
 		{[]string{"--net=none", "--port-driver=builtin", "-p", "1:1"}, "invalid -p"},

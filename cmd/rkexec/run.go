@@ -11,6 +11,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"syscall"
 	"unicode"
 	"unicode/utf8"
 
@@ -49,6 +50,10 @@ type runFlags struct {
 	// allowTIOCSTI leaves ioctl TIOCSTI/TIOCLINUX to the command.
 	allowTIOCSTI bool
 	net          netFlags
+	rk           rootlessKitFlags
+	// cli is the name rkexec was called by: nameRkexec, or nameRootlessKit for RootlessKit's
+	// command line (no subcommands; its exit codes and error lines).
+	cli string
 	// flags is the flag set, to tell a flag given from its default.
 	flags *pflag.FlagSet
 	// started is when main began (monotonicNow), the zero of the debug lines' times.
@@ -58,16 +63,31 @@ type runFlags struct {
 // usageError is a command-line mistake; the message ends with where to find help.
 type usageError struct{ error }
 
-// execute runs the command line and returns the process exit code.
-func execute(args []string, started int64) int {
-	f := &runFlags{started: started}
+// execute runs the command line of cli (nameRkexec or nameRootlessKit) and returns the process exit
+// code; started is when main began.
+func execute(cli string, args []string, started int64) int {
+	f := &runFlags{cli: cli, started: started}
 	root := newRootCommand(f)
-	root.AddCommand(newPsCommand(), newInfoCommand(), newExecCommand(), newPortCommand())
+	if cli == nameRootlessKit {
+		// RootlessKit has no subcommands: `rootlesskit ps` runs ps.
+		args = rootlessKitLongFlags(root.Flags(), args)
+	} else {
+		root.AddCommand(newPsCommand(), newInfoCommand(), newExecCommand(), newPortCommand())
+	}
 	root.SetArgs(args)
 	code := 0
+	var report exitReport
 	root.RunE = func(_ *cobra.Command, args []string) error {
-		c, err := runMain(f, args)
+		if f.rk.printSemver != "" {
+			return printSemver(os.Stdout, f.rk.printSemver)
+		}
+		c, err := runMain(f, args, func(sig syscall.Signal, core bool) { report = exitReport{sig, core} })
 		code = c
+		if err == nil && cli == nameRootlessKit {
+			code = rootlessKitExit(os.Stderr, args, code, report)
+		} else if err == nil {
+			rkexecSignalLine(os.Stderr, args, report)
+		}
 		return err
 	}
 	if err := root.Execute(); err != nil {
@@ -78,10 +98,14 @@ func execute(args []string, started int64) int {
 			return int(ec)
 		case errors.As(err, &pe):
 			fmt.Fprintf(os.Stderr, "rkexec: %s\n", oneLine(pe.Error()))
-			return pe.Code
+			code = pe.Code
 		default:
 			fmt.Fprintf(os.Stderr, "rkexec: %s\n", oneLine(err.Error()))
-			return 125
+			code = 125
+		}
+		if cli == nameRootlessKit {
+			// RootlessKit exits 1 for every failure of its own, and for a command it cannot run.
+			return 1
 		}
 	}
 	return code
@@ -90,8 +114,12 @@ func execute(args []string, started int64) int {
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 func newRootCommand(f *runFlags) *cobra.Command {
+	use, ver := "rkexec [flags] [--] COMMAND [ARG...]", version()
+	if f.cli == nameRootlessKit {
+		use, ver = "rootlesskit [flags] COMMAND [ARG...]", rootlessKitVersion+" (rkexec "+version()+")"
+	}
 	root := &cobra.Command{
-		Use:   "rkexec [flags] [--] COMMAND [ARG...]",
+		Use:   use,
 		Short: "Run a command as root in new user namespaces, with no setuid code of its own",
 		Long: `rkexec runs COMMAND as "root" inside a new user and mount namespace, mapping root to you and
 the rest of the namespace's ids to your subordinate ids from /etc/subuid and /etc/subgid.
@@ -101,7 +129,7 @@ Exit status: COMMAND's, or 128+N when it was killed by signal N; 125 when rkexec
 failed, 126 when COMMAND cannot be executed, 127 when it is not found.`,
 		Example: `  rkexec -- sh -c 'id -u; cat /proc/self/uid_map'
   rkexec --copy-up=/etc -- sh -c 'echo 127.0.0.2 myhost >>/etc/hosts'`,
-		Version:           version(),
+		Version:           ver,
 		Args:              cobra.ArbitraryArgs,
 		SilenceErrors:     true,
 		SilenceUsage:      true,
@@ -136,6 +164,7 @@ failed, 126 when COMMAND cannot be executed, 127 when it is not found.`,
 	addNetFlags(fl, &f.net)
 	f.flags = fl
 	fl.StringVar(&f.subidSource, "subid-source", "auto", "source of subordinate ids: dynamic runs getsubids, static reads /etc/subuid and /etc/subgid [auto, dynamic, static]")
+	addRootlessKitFlags(fl, &f.rk)
 	return root
 }
 
@@ -146,8 +175,9 @@ func version() string {
 	return "dev"
 }
 
-// runMain validates the flags, then runs the sandbox.
-func runMain(f *runFlags, args []string) (int, error) {
+// runMain validates the flags, then runs the sandbox; signaled is called when a signal killed the
+// command.
+func runMain(f *runFlags, args []string, signaled func(syscall.Signal, bool)) (int, error) {
 	// Catching the signals to relay takes 1-3 ms: it runs while the flags are checked, and the
 	// parent waits for it before it creates anything.
 	signals := sigforward.StartAsync()
@@ -158,7 +188,7 @@ func runMain(f *runFlags, args []string) (int, error) {
 		return 125, err
 	}
 	if len(args) == 0 {
-		return 125, usageError{errors.New("no command given: rkexec [flags] -- COMMAND [ARG...]")}
+		return 125, usageError{fmt.Errorf("no command given: %s [flags] -- COMMAND [ARG...]", f.cli)}
 	}
 	var epoch int64
 	if f.debug {
@@ -192,6 +222,9 @@ func runMain(f *runFlags, args []string) (int, error) {
 	}
 	if err := checkEvacuateCgroup2(f); err != nil {
 		return 125, usageError{err}
+	}
+	for _, w := range netWarnings(&f.net) {
+		log.Warnf("%s", w)
 	}
 	name, stateDir, err := resolveStateDir(f)
 	if err != nil {
@@ -232,6 +265,7 @@ func runMain(f *runFlags, args []string) (int, error) {
 		DetachNetNS:  f.detachNetNS,
 		// Checked: cgroup v2, with --pidns and --cgroupns.
 		EvacuateCgroup2: f.evacuateCgroup2,
+		Signaled:        signaled,
 	})
 }
 

@@ -333,8 +333,8 @@ func (c *child) runTarget() int {
 			gone.Do(func() { close(parentGone) })
 		}()
 	}
-	status, died := r.Wait(pid, nil, parentGone)
-	c.log.Debugf("target exited: code %d; killing what is left in the sandbox", status)
+	ws, died := r.WaitStatus(pid, nil, parentGone)
+	c.log.Debugf("target exited: code %d; killing what is left in the sandbox", exitcode.FromWaitStatus(ws))
 	killSandbox(c.proc)
 	c.log.Debugf("sandbox swept")
 	if died {
@@ -342,7 +342,15 @@ func (c *child) runTarget() int {
 		c.removeStateDir()
 		return exitcode.Signaled(unix.SIGKILL)
 	}
-	return status
+	// The parent reads it once this process has exited: the pipe holds it.
+	exited := &wire.Message{Name: wire.TargetExited}
+	if ws.Signaled() {
+		exited.Signal, exited.CoreDump = int(ws.Signal()), ws.CoreDump()
+	}
+	if err := wire.Send(c.to, exited); err != nil {
+		c.log.Debugf("telling the parent the target exited: %v", err)
+	}
+	return exitcode.FromWaitStatus(ws)
 }
 
 // startTarget starts the target as the child's own child.

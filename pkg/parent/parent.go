@@ -78,6 +78,9 @@ type Opt struct {
 	// cgroup move once the child has its own cgroup namespace (package cgroup2); empty for none.
 	// cmd/rkexec checks the host is cgroup v2 and Namespaces has CLONE_NEWCGROUP and CLONE_NEWPID.
 	EvacuateCgroup2 string
+	// Signaled, when not nil, is called before Run returns when a signal killed the target (the
+	// exit code, 128+N, cannot tell that from an exit status).
+	Signaled func(sig syscall.Signal, coreDump bool)
 }
 
 // Logger is what the parent logs with; cmd/rkexec passes its logrus logger.
@@ -517,7 +520,27 @@ func (s *sandbox) wait() (int, error) {
 		return 125, &Error{Code: 125, Step: "waiting for the child", Err: err}
 	}
 	s.opt.Log.Debugf("child exited: %v", st)
+	if s.opt.Signaled != nil {
+		if m := s.targetExited(); m != nil && m.Signal > 0 {
+			s.opt.Signaled(syscall.Signal(m.Signal), m.CoreDump)
+		}
+	}
 	return exitcode.FromProcessState(st), nil
+}
+
+// targetExited reads the child's last message, which it sent before it exited; nil without one.
+func (s *sandbox) targetExited() *wire.Message {
+	// Only the child wrote to the pipe, and it has exited: the message is there or never comes. The
+	// deadline covers a process that inherited the write end against every rule.
+	if f, ok := s.hs.fromChild.(interface{ SetReadDeadline(time.Time) error }); ok {
+		_ = f.SetReadDeadline(time.Now().Add(time.Second)) // without it, EOF comes anyway
+	}
+	m, err := wire.Expect(s.hs.fromChild, wire.TargetExited)
+	if err != nil {
+		s.opt.Log.Debugf("the child's last message: %v", err)
+		return nil
+	}
+	return m
 }
 
 // kill ends a child that failed its handshake, reaps it and returns its status: closing the pipe to

@@ -105,16 +105,25 @@ func (r *Reaper) Stop() {
 // returns its exit code. hook, when not nil, decides about every relayed signal. When stop (which may
 // be nil) is closed, Wait returns at once with interrupted set. Call it once.
 func (r *Reaper) Wait(target int, hook func(unix.Signal) sigforward.Action, stop <-chan struct{}) (code int, interrupted bool) {
+	ws, interrupted := r.WaitStatus(target, hook, stop)
+	if interrupted {
+		return 0, true
+	}
+	return exitcode.FromWaitStatus(ws), false
+}
+
+// WaitStatus is Wait, returning the target's wait status instead of its exit code.
+func (r *Reaper) WaitStatus(target int, hook func(unix.Signal) sigforward.Action, stop <-chan struct{}) (ws unix.WaitStatus, interrupted bool) {
 	r.fwd.SetTarget(target, hook)
 	// The target may have exited before SIGCHLD was caught.
-	if code, done := reapAll(target); done {
-		return code, false
+	if ws, done := reapAll(target); done {
+		return ws, false
 	}
 	for {
 		select {
 		case <-r.sigchld:
-			if code, done := reapAll(target); done {
-				return code, false
+			if ws, done := reapAll(target); done {
+				return ws, false
 			}
 		case <-stop:
 			return 0, true
@@ -123,7 +132,7 @@ func (r *Reaper) Wait(target int, hook func(unix.Signal) sigforward.Action, stop
 }
 
 // reapAll reaps every exited child; done is true once the target was among them.
-func reapAll(target int) (code int, done bool) {
+func reapAll(target int) (status unix.WaitStatus, done bool) {
 	for {
 		var ws unix.WaitStatus
 		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
@@ -134,7 +143,7 @@ func reapAll(target int) (code int, done bool) {
 			return 0, false
 		}
 		if pid == target {
-			return exitcode.FromWaitStatus(ws), true
+			return ws, true
 		}
 	}
 }

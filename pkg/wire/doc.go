@@ -41,6 +41,8 @@
 //	  |                                        |  network config inside, target started
 //	  |<--------- TargetStarted ---------------|
 //	  |  child_pid written, state.json         |
+//	  |                                        |  the target ends
+//	  |<--------- TargetExited ----------------|  (the signal that killed it, if one did), then exit
 //
 // Either side may send Error instead of its next message; the other side reports it and exits non-zero.
 package wire

@@ -24,6 +24,7 @@ const (
 	NetworkConfigured = "NetworkConfigured"
 	PortDriverReady   = "PortDriverReady"
 	TargetStarted     = "TargetStarted"
+	TargetExited      = "TargetExited"
 	Error             = "Error"
 )
 
@@ -44,6 +45,10 @@ type Message struct {
 	PortDriver map[string]string `json:"port_driver,omitempty"`
 	// TargetPID is the target's pid as seen by the child; TargetStarted only.
 	TargetPID int `json:"target_pid,omitempty"`
+	// Signal is the signal that killed the target, 0 when it exited; CoreDump says it dumped core.
+	// TargetExited only: the child's exit code (128+N) cannot tell a signal from an exit status.
+	Signal   int  `json:"signal,omitempty"`
+	CoreDump bool `json:"core_dump,omitempty"`
 }
 
 // Network describes the interface the child configures inside its network namespace.
