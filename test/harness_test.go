@@ -99,6 +99,9 @@ func runMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "harness: %v\n", err)
 		return 1
 	}
+	if mayRunSome(listTests(), func(name string) bool { return strings.HasPrefix(name, rootlessKitTestPrefix) }) {
+		buildReferenceRootlessKit(h.dir) // for rootlesskit_cli_test.go
+	}
 	if os.Geteuid() != 0 {
 		return m.Run()
 	}
@@ -342,7 +345,7 @@ func childEnv(name, home, tmp, bin string) []string {
 		binEnv + "=" + bin,
 	}
 	for _, k := range []string{"CI", "TERM", "LANG", "LC_ALL", "GOTRACEBACK", "GODEBUG", "GORACE", "RKEXEC_LONG_TESTS",
-		testenv.SubidUserKey, testenv.NoSubidUserKey} {
+		testenv.SubidUserKey, testenv.NoSubidUserKey, refRootlessKitEnv, refRootlessKitErrEnv} {
 		if v, ok := os.LookupEnv(k); ok {
 			env = append(env, k+"="+v)
 		}

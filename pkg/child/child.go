@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -106,6 +107,8 @@ type child struct {
 	stateDir *os.File
 	// detached is the --detach-netns network namespace; nil without it.
 	detached *detachns.NS
+	// initExited is the config socket of a reaping init, which sends wire.InitExited on it.
+	initExited *os.File
 }
 
 // watchParent returns a channel closed when the parent exits, from a pidfd of it taken before the
@@ -346,11 +349,26 @@ func (c *child) runTarget() int {
 	exited := &wire.Message{Name: wire.TargetExited}
 	if ws.Signaled() {
 		exited.Signal, exited.CoreDump = int(ws.Signal()), ws.CoreDump()
+	} else if c.initExited != nil {
+		exited.Signal, exited.CoreDump = c.readInitExited()
 	}
 	if err := wire.Send(c.to, exited); err != nil {
 		c.log.Debugf("telling the parent the target exited: %v", err)
 	}
 	return exitcode.FromWaitStatus(ws)
+}
+
+// readInitExited reads the reaping init's wire.InitExited: it has exited, so it is there or never
+// comes (the deadline covers a process that got the socket against every rule).
+func (c *child) readInitExited() (sig int, coreDump bool) {
+	defer c.initExited.Close()
+	_ = c.initExited.SetReadDeadline(time.Now().Add(time.Second)) // without it, EOF comes anyway
+	var msg wire.InitExited
+	if _, err := io.ReadFull(c.initExited, msg[:]); err != nil {
+		c.log.Debugf("how the target ended, from the init: %v", err)
+		return 0, false
+	}
+	return int(msg[0]), msg[1] == 1
 }
 
 // startTarget starts the target as the child's own child.
@@ -457,7 +475,12 @@ func (c *child) startInit(env []string) (int, error) {
 		return 0, fmt.Errorf("creating the init's config socket: %w", os.NewSyscallError("socketpair", err))
 	}
 	cfgR, cfgW := os.NewFile(uintptr(pair[0]), "init-config"), os.NewFile(uintptr(pair[1]), "init-config")
-	defer cfgW.Close()
+	keep := false
+	defer func() {
+		if !keep {
+			cfgW.Close()
+		}
+	}()
 	// The config socket is the init's fd 3 (wire.InitConfigFD); the activation sockets follow it.
 	files := []*os.File{cfgR}
 	if n := c.cfg.ListenFDs; n > 0 {
@@ -508,6 +531,9 @@ func (c *child) startInit(env []string) (int, error) {
 	var ready [1]byte
 	if _, err := cfgW.Read(ready[:]); err != nil && !errors.Is(err, io.EOF) {
 		c.log.Debugf("waiting for the init: %v", err)
+	}
+	if initCfg.Reaper {
+		keep, c.initExited = true, cfgW // for wire.InitExited
 	}
 	return p.Stage2PID, nil
 }

@@ -26,6 +26,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/rkexec/rkexec/pkg/command"
+	"github.com/rkexec/rkexec/pkg/exitcode"
 	"github.com/rkexec/rkexec/pkg/process"
 	"github.com/rkexec/rkexec/pkg/reaper"
 	"github.com/rkexec/rkexec/pkg/wire"
@@ -60,6 +61,17 @@ func Run(opt Opt) int {
 		fmt.Fprintf(opt.Stderr, "rkexec: init: telling the child it is ready: %v\n", err)
 		return 125
 	}
+	// A reaping init tells the child how the target ended on the same socket, kept above every fd
+	// the target gets (and close-on-exec).
+	var exited *os.File
+	if cfg.Reaper {
+		fd, err := unix.FcntlInt(wire.InitConfigFD, unix.F_DUPFD_CLOEXEC, wire.InitConfigFD+1+cfg.Target.PreserveFDs)
+		if err != nil {
+			return report(opt.Stderr, fmt.Errorf("keeping the config socket: %w", err))
+		}
+		exited = os.NewFile(uintptr(fd), "init-exited")
+		defer exited.Close()
+	}
 	cfgFile.Close()
 	// The activation sockets follow the config socket: to 3 and up, where the target expects them
 	// (over fd 3, now closed).
@@ -72,7 +84,7 @@ func Run(opt Opt) int {
 		err := process.Exec(cfg.Target, -1)
 		return report(opt.Stderr, err)
 	}
-	return runReaper(cfg.Target, opt)
+	return runReaper(cfg.Target, opt, exited)
 }
 
 func report(stderr io.Writer, err error) int {
@@ -92,8 +104,9 @@ func mountProc() error {
 	return nil
 }
 
-// runReaper runs the target as a child of PID 1 and waits for it.
-func runReaper(spec wire.ExecSpec, opt Opt) int {
+// runReaper runs the target as a child of PID 1 and waits for it; it tells the child how it ended on
+// exited (wire.InitExited).
+func runReaper(spec wire.ExecSpec, opt Opt, exited *os.File) int {
 	args, env := spec.Process.Args, spec.Process.Env
 	path, err := command.LookPath(args[0], env)
 	if err != nil {
@@ -139,7 +152,15 @@ func runReaper(spec wire.ExecSpec, opt Opt) int {
 		}
 		specW.Close()
 	}
-	code, _ := r.Wait(cmd.Process.Pid, nil, nil)
+	ws, _ := r.WaitStatus(cmd.Process.Pid, nil, nil)
+	var msg wire.InitExited
+	if ws.Signaled() {
+		msg[0] = byte(ws.Signal())
+		if ws.CoreDump() {
+			msg[1] = 1
+		}
+	}
+	_, _ = exited.Write(msg[:]) // a child that is gone has nobody to tell
 	// Returning ends PID 1, and the kernel kills whatever else runs in the namespace.
-	return code
+	return exitcode.FromWaitStatus(ws)
 }

@@ -71,10 +71,17 @@ type ChildConfig struct {
 }
 
 // InitConfigFD is where the init finds its config: a socket from the child carrying one frame (see
-// ReadConfig); the init answers InitReady on it once its /proc is mounted, and closes it.
-// Activation sockets follow it, from InitConfigFD+1; the init moves them to 3 and up before the
-// target starts.
+// ReadConfig); the init answers InitReady on it once its /proc is mounted. Without the reaper it
+// then closes it; with the reaper it keeps it, above the target's fds, and sends InitExited on it
+// once the target ended. Activation sockets follow it, from InitConfigFD+1; the init moves them to 3
+// and up before the target starts.
 const InitConfigFD = 3
+
+// InitExited is what a reaping init sends on InitConfigFD when the target ended, just before it
+// exits with the target's exit code: the signal that killed it (0 when it exited) and whether it
+// dumped core (1 or 0), a byte each. The init's own exit code (128+N) cannot tell a signal from an
+// exit status.
+type InitExited [2]byte
 
 // InitReady is the byte the init sends back on InitConfigFD when its namespaces are what a command
 // joining them should see (its /proc mounted); the child reports TargetStarted only after it, or EOF.
