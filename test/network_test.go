@@ -455,7 +455,7 @@ func TestNetworkBadInput(t *testing.T) {
 		{"-p with host", []string{"-p=127.0.0.1:8080:80/tcp"}, []string{"-p", "--net"}},
 		{"-p without port driver", []string{"--net=slirp4netns", "-p=127.0.0.1:8080:80/tcp"}, []string{"-p", "--port-driver"}},
 		{"slirp4netns ports without slirp4netns", []string{"--net=none", "--port-driver=slirp4netns"}, []string{"--port-driver=slirp4netns", "--net=slirp4netns"}},
-		{"mtu with host", []string{"--mtu=1500"}, []string{"--mtu", "--net=slirp4netns"}},
+		{"cidr with host", []string{"--cidr=10.0.3.0/24"}, []string{"--cidr", "--net=slirp4netns"}},
 		{"bad mtu", []string{"--net=slirp4netns", "--mtu=70000"}, []string{"--mtu"}},
 		{"bad cidr", []string{"--net=slirp4netns", "--cidr=10.0.2.0"}, []string{"--cidr"}},
 		{"bad sandbox", []string{"--net=slirp4netns", "--slirp4netns-sandbox=maybe"}, []string{"--slirp4netns-sandbox"}},

@@ -323,6 +323,29 @@ func TestRootlessKitCommandLine(t *testing.T) {
 	}
 }
 
+// TestRootlessKitSlirpFlagsWithEveryNet: dockerd-rootless.sh's command line passes slirp4netns's
+// flags whatever the network: they are accepted, as by RootlessKit, with a warning for --mtu.
+func TestRootlessKitSlirpFlagsWithEveryNet(t *testing.T) {
+	t.Parallel()
+	requireSubids(t)
+	rk := asName(t, "rootlesskit")
+	for _, network := range []string{"none", "host"} {
+		portDriver := "--port-driver=builtin"
+		if network == "host" {
+			portDriver = "--port-driver=none"
+		}
+		res := rkexecOpts(t, runOpts{Program: rk}, "--state-dir="+filepath.Join(t.TempDir(), "s"), "--net="+network, "--mtu=65520",
+			"--slirp4netns-sandbox=auto", "--slirp4netns-seccomp=auto", "--disable-host-loopback", portDriver,
+			"--copy-up=/etc", "--copy-up=/run", "--propagation=rslave", "sh", "-c", "echo ran")
+		if res.ExitCode != 0 || res.Stdout != "ran\n" {
+			t.Errorf("--net=%s: exit %d, stdout %q, stderr:\n%s", network, res.ExitCode, res.Stdout, res.Stderr)
+		}
+		if lines := nonEmptyLines(res.Stderr); len(lines) != 1 || !strings.Contains(lines[0], "--mtu") {
+			t.Errorf("--net=%s: stderr %q, want one warning about --mtu", network, res.Stderr)
+		}
+	}
+}
+
 // ---- rootlesskit-docker-proxy ----
 
 // The test binary is also a stub docker-proxy when called by that name: it listens where -host-ip and
