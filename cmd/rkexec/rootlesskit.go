@@ -38,7 +38,9 @@ type rootlessKitFlags struct {
 }
 
 // reservedFlags are RootlessKit's flags this rkexec does not have yet, with what to do instead; each
-// is defined only when no other file of this package defines it. Given, they are refused.
+// is defined only when no other file of this package defines it. Given, they are refused; --help does
+// not list them, since wrappers grep it to decide whether to pass them (containerd-rootless.sh does
+// for --detach-netns).
 var reservedFlags = []struct{ name, usage, instead string }{
 	{"detach-netns", "detach network namespaces (not supported yet)", "leave it out: the command then runs in the sandbox's network namespace"},
 	{"evacuate-cgroup2", "evacuate processes into the specified subgroup; requires --pidns and --cgroupns (not supported yet)", "leave it out, and move the processes into a sub-group from inside"},
@@ -64,6 +66,7 @@ func addRootlessKitFlags(fl *pflag.FlagSet, f *rootlessKitFlags) {
 		} else {
 			fl.String(r.name, "", r.usage)
 		}
+		_ = fl.MarkHidden(r.name) // defined just above
 	}
 	fl.StringVar(&f.printSemver, "print-semver", "", "print a component of the RootlessKit version rkexec follows ("+rootlessKitVersion+") as a decimal integer [major, minor, patch]")
 	fl.StringVar(&f.pastaBinary, "pasta-binary", "pasta", "path of pasta binary for --net=pasta (not supported yet)")
