@@ -4,8 +4,11 @@
 test:
 	./scripts/test.sh
 
+# bin/rootlesskit and bin/rootlesskit-docker-proxy: the same binary under RootlessKit's names.
 build:
 	go build -o bin/rkexec ./cmd/rkexec
+	ln -sf rkexec bin/rootlesskit
+	ln -sf rkexec bin/rootlesskit-docker-proxy
 
 bench:
 	@if [ -f scripts/bench.sh ]; then bash scripts/bench.sh; \
