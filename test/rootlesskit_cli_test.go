@@ -324,9 +324,20 @@ func TestRootlessKitCommandLine(t *testing.T) {
 		t.Errorf("rootlesskit without a command: exit %d, want 1", res.ExitCode)
 	}
 	oneErrorLine(t, res, "no command")
-	// Under its own name rkexec keeps its subcommands.
+	// A copy named rootlesskit is RootlessKit's command line too.
+	cp := filepath.Join(t.TempDir(), "rootlesskit")
+	if err := copyFile(rkexecBin(t), cp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if res := rkexecOpts(t, runOpts{Program: cp}, "--pidns", "ps", "-o", "pid="); res.ExitCode != 0 || len(nonEmptyLines(res.Stdout)) != 2 {
+		t.Errorf("a copy: rootlesskit --pidns ps -o pid=: exit %d, stdout %q, stderr %q; want the init's and ps's pids", res.ExitCode, res.Stdout, res.Stderr)
+	}
+	// Under its own name rkexec keeps its subcommands, and --print-semver is the same.
 	if res := rkexec(t, "ps"); res.ExitCode != 0 || !strings.Contains(res.Stdout, "NAME") {
 		t.Errorf("rkexec ps: exit %d, stdout %q, stderr %q", res.ExitCode, res.Stdout, res.Stderr)
+	}
+	if res, want := rkexec(t, "--print-semver", "major"), run("--print-semver", "major"); res.ExitCode != 0 || res.Stdout != want.Stdout {
+		t.Errorf("rkexec --print-semver major: exit %d, stdout %q; rootlesskit's %q", res.ExitCode, res.Stdout, want.Stdout)
 	}
 }
 
