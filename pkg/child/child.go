@@ -436,11 +436,26 @@ func (c *child) startCInit(path string, env []string) (int, error) {
 		Stdout: os.Stdout,
 		Stderr: os.Stderr,
 	}
+	// A reaping init says on a pipe how the target ended (nsenter.InitReap), as wire.InitExited.
+	var exitedR *os.File
+	if mode == nsenter.InitReap {
+		r, w, err := os.Pipe()
+		if err != nil {
+			return 0, fmt.Errorf("creating the init's status pipe: %w", err)
+		}
+		defer w.Close()
+		exitedR, cmd.ExtraFiles = r, []*os.File{w}
+	}
 	nsCfg := nsenter.Config{Unshare: unshare, Hostname: c.cfg.Hostname, Name: "rkexec:init", Init: mode, MountProc: pidns}
 	if c.cfg.Debug {
 		nsCfg.Debug = func(msg string) { c.log.Debugf("%s", msg) }
 	}
 	p, err := nsenter.Start(cmd, nsCfg, nil)
+	if err != nil && exitedR != nil {
+		exitedR.Close()
+	} else {
+		c.initExited = exitedR
+	}
 	if errors.Is(err, unix.E2BIG) {
 		// The init's execve carries the command's arguments and environment: over the kernel's
 		// limit, it is the command's execve that could not be, and the error says so.

@@ -18,8 +18,10 @@
  *     (the terminal sent them to the program too); signals that came before
  *     the program existed are relayed regardless;
  *   - reaps every child (as PID 1 it gets every orphan of its namespace);
- *   - then exits with the program's exit code, 128+N when signal N killed
- *     it: the kernel then kills whatever is left in the namespace.
+ *   - then tells the caller on fd 3, when the caller gave an extra fd, the
+ *     signal that killed the program (report_end), and exits with the
+ *     program's exit code, 128+N when signal N killed it: the kernel then
+ *     kills whatever is left in the namespace.
  * A program that cannot be executed ends its process with 126 (127 when it
  * is missing) and one line on stderr, which the init then exits with.
  *
@@ -159,6 +161,35 @@ static int from_terminal(int tty, int sig)
 	return fg == getpgrp();
 }
 
+/* status_fd is where a reaping init tells its caller how the program ended
+ * (the exit code, 128+N, cannot tell a signal from an exit status): the
+ * caller's first extra fd, 3, when it gave one (the init pipe is then above
+ * it); -1 without. */
+static int status_fd = -1;
+
+static void keep_status_fd(void)
+{
+	const char *initpipe = getenv(RKX_ENV_INITPIPE);
+
+	if (initpipe != NULL && atoi(initpipe) > 3)
+		status_fd = 3;
+}
+
+/* report_end writes two bytes on status_fd: the signal that killed the
+ * program (0 when it exited), and 1 when it dumped core (else 0). */
+static void report_end(int status)
+{
+	unsigned char msg[2] = { 0, 0 };
+
+	if (status_fd < 0)
+		return;
+	if (WIFSIGNALED(status)) {
+		msg[0] = (unsigned char)WTERMSIG(status);
+		msg[1] = WCOREDUMP(status) ? 1 : 0;
+	}
+	(void)!write(status_fd, msg, sizeof(msg));
+}
+
 /* exit_code is the shell's convention, as package exitcode writes it. */
 static int exit_code(int status)
 {
@@ -224,8 +255,10 @@ static void reap(const char *path, char **argv, char **envp)
 			pid_t w;
 
 			while ((w = waitpid(-1, &status, WNOHANG)) > 0 || (w < 0 && errno == EINTR))
-				if (w == pid)
+				if (w == pid) {
+					report_end(status);
 					_exit(exit_code(status));
+				}
 			continue;
 		}
 		if (sigismember(&early, sig))
@@ -245,8 +278,11 @@ void rkx_init_run(int reap_it)
 	if (init_argc < 3 || init_argv == NULL)
 		fatal(125, "rkexec: init: no command given");
 	envp = program_env();
-	/* Every fd above 2 is close-on-exec already; none is the init's. */
-	(void)syscall(SYS_close_range, 3, ~0U, 0);
+	/* Every fd above 2 is close-on-exec already; none is the init's but
+	 * the status fd of a reaping init. */
+	if (reap_it)
+		keep_status_fd();
+	(void)syscall(SYS_close_range, status_fd < 0 ? 3 : 4, ~0U, 0);
 	if (!reap_it)
 		exec_program(init_argv[1], init_argv + 2, envp);
 	reap(init_argv[1], init_argv + 2, envp);

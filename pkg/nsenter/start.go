@@ -60,7 +60,9 @@ const (
 	// the signals package sigforward relays, reaps every child it gets (as PID 1, every orphan of
 	// its pid namespace) and exits with the program's exit code, 128+N when signal N killed it. A
 	// program that cannot be executed makes it exit 126 (127 when not found), with a line on
-	// stderr.
+	// stderr. cmd.ExtraFiles[0], when given, stays open in it (and only it): just before it exits
+	// it writes two bytes there, the signal that killed the program (0 when it exited) and 1 when
+	// it dumped core (else 0).
 	InitReap
 )
 
