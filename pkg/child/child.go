@@ -107,7 +107,8 @@ type child struct {
 	stateDir *os.File
 	// detached is the --detach-netns network namespace; nil without it.
 	detached *detachns.NS
-	// initExited is the config socket of a reaping init, which sends wire.InitExited on it.
+	// initExited is where a reaping init sends wire.InitExited: the Go init's config socket, or the
+	// C init's status pipe.
 	initExited *os.File
 }
 

@@ -77,7 +77,8 @@ type ChildConfig struct {
 // and up before the target starts.
 const InitConfigFD = 3
 
-// InitExited is what a reaping init sends on InitConfigFD when the target ended, just before it
+// InitExited is what a reaping init sends when the target ended (the Go init on InitConfigFD, the C
+// init of package nsenter on the pipe that is its fd 3), just before it
 // exits with the target's exit code: the signal that killed it (0 when it exited) and whether it
 // dumped core (1 or 0), a byte each. The init's own exit code (128+N) cannot tell a signal from an
 // exit status.
