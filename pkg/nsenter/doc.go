@@ -146,7 +146,8 @@
 // environment minus nsexec's variables. InitExec executes it; InitReap runs
 // it as a child and is its PID 1: relays it the signals package sigforward
 // relays (the list is mirrored in init.c), reaps every child and exits with
-// its exit code. That spares the sandbox a Go runtime start and a Go heap.
+// its exit code, after writing how it ended (the signal, if one killed it) on
+// cmd.ExtraFiles[0] when the caller gave one. That spares the sandbox a Go runtime start and a Go heap.
 // With Config.MountProc, stage 2 mounts a procfs of its pid namespace on
 // /proc before "ready": the one path stage 2 uses, in the mount namespace
 // stage 1 just copied from the caller's, where nothing else runs yet.
