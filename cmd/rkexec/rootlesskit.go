@@ -37,37 +37,7 @@ type rootlessKitFlags struct {
 	lxcUserNicBridge string
 }
 
-// reservedFlags are RootlessKit's flags this rkexec does not have yet, with what to do instead; each
-// is defined only when no other file of this package defines it. Given, they are refused; --help does
-// not list them, since wrappers grep it to decide whether to pass them (containerd-rootless.sh does
-// for --detach-netns).
-var reservedFlags = []struct{ name, usage, instead string }{
-	{"detach-netns", "detach network namespaces (not supported yet)", "leave it out: the command then runs in the sandbox's network namespace"},
-	{"evacuate-cgroup2", "evacuate processes into the specified subgroup; requires --pidns and --cgroupns (not supported yet)", "leave it out, and move the processes into a sub-group from inside"},
-}
-
-// checkReservedFlags refuses a reserved flag that was given.
-func checkReservedFlags(fl *pflag.FlagSet) error {
-	for _, r := range reservedFlags {
-		if f := fl.Lookup(r.name); f != nil && f.Changed && f.Usage == r.usage {
-			return fmt.Errorf("--%s is not supported yet: %s", r.name, r.instead)
-		}
-	}
-	return nil
-}
-
 func addRootlessKitFlags(fl *pflag.FlagSet, f *rootlessKitFlags) {
-	for _, r := range reservedFlags {
-		if fl.Lookup(r.name) != nil {
-			continue
-		}
-		if r.name == "detach-netns" {
-			fl.Bool(r.name, false, r.usage)
-		} else {
-			fl.String(r.name, "", r.usage)
-		}
-		_ = fl.MarkHidden(r.name) // defined just above
-	}
 	fl.StringVar(&f.printSemver, "print-semver", "", "print a component of the RootlessKit version rkexec follows ("+rootlessKitVersion+") as a decimal integer [major, minor, patch]")
 	fl.StringVar(&f.pastaBinary, "pasta-binary", "pasta", "path of pasta binary for --net=pasta (not supported yet)")
 	fl.StringVar(&f.vpnkitBinary, "vpnkit-binary", "vpnkit", "path of VPNKit binary for --net=vpnkit (not supported yet)")

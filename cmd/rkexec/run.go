@@ -195,9 +195,6 @@ func runMain(f *runFlags, args []string, signaled func(syscall.Signal, bool)) (i
 		epoch = f.started
 	}
 	log := newLogger("parent", f.debug, epoch)
-	if err := checkReservedFlags(f.flags); err != nil {
-		return 125, usageError{err}
-	}
 	if f.copyUpMode != "tmpfs+symlink" {
 		return 125, usageError{fmt.Errorf("invalid --copy-up-mode %q: the only mode is tmpfs+symlink", f.copyUpMode)}
 	}
