@@ -318,9 +318,11 @@ func TestRootlessKitCommandLine(t *testing.T) {
 	}
 	oneErrorLine(t, res, "no command")
 	// A copy named rootlesskit is RootlessKit's command line too.
+	// Copied by cp, not in this process: a write fd of ours, inherited by a parallel test's fork,
+	// would make the exec fail with ETXTBSY.
 	cp := filepath.Join(t.TempDir(), "rootlesskit")
-	if err := copyFile(rkexecBin(t), cp, 0o755); err != nil {
-		t.Fatal(err)
+	if out, err := exec.Command("cp", rkexecBin(t), cp).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v: %s", err, out)
 	}
 	if res := rkexecOpts(t, runOpts{Program: cp}, "--pidns", "ps", "-o", "pid="); res.ExitCode != 0 || len(nonEmptyLines(res.Stdout)) != 2 {
 		t.Errorf("a copy: rootlesskit --pidns ps -o pid=: exit %d, stdout %q, stderr %q; want the init's and ps's pids", res.ExitCode, res.Stdout, res.Stderr)
