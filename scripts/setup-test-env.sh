@@ -20,8 +20,13 @@ readonly SYSCTL_FILE=/etc/sysctl.d/99-rkexec-test.conf
 # git: go build stamps VCS information in a checkout. ca-certificates: the Go module proxy over https.
 # hyperfine and iperf3: make bench (iperf3's debconf question, start a daemon, is answered no by
 # DEBIAN_FRONTEND=noninteractive: no iperf3 server is left running).
+# docker.io (with containerd, runc, iptables), busybox-static and curl: the end-to-end test that runs
+# dockerd-rootless.sh on rkexec (test/dockerd_test.go); its packaged services are kept from starting.
 readonly PACKAGES=(uidmap slirp4netns iproute2 procps psmisc util-linux tmux hyperfine iperf3
-	gcc libc6-dev git ca-certificates)
+	gcc libc6-dev git ca-certificates docker.io busybox-static curl)
+# The daemons docker.io would start as root; the tests run their own, rootless.
+readonly SYSTEM_DAEMONS=(dockerd containerd)
+readonly POLICY_RC=/usr/sbin/policy-rc.d
 
 say() { printf 'setup-test-env: %s\n' "$*"; }
 die() {
@@ -43,10 +48,49 @@ install_packages() {
 		return
 	fi
 	export DEBIAN_FRONTEND=noninteractive
+	local before
+	before=$(running_daemons)
 	apt-get update -q >/dev/null || die "apt-get update failed"
-	apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null ||
-		die "apt-get install ${missing[*]} failed"
+	# A policy-rc.d that answers 101 keeps the maintainer scripts (invoke-rc.d, deb-systemd-invoke)
+	# from starting docker.service and containerd.service; a machine's own policy-rc.d is left alone.
+	local own_policy=''
+	if [[ ! -e $POLICY_RC ]]; then
+		printf '#!/bin/sh\n# setup-test-env.sh: start no service while it installs packages\nexit 101\n' >"$POLICY_RC"
+		chmod 0755 "$POLICY_RC"
+		own_policy=1
+	fi
+	local rc=0
+	apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
+	[[ -z $own_policy ]] || rm -f "$POLICY_RC"
+	((rc == 0)) || die "apt-get install ${missing[*]} failed"
 	say "packages: installed ${missing[*]}"
+	stop_new_daemons "$before"
+}
+
+# running_daemons prints the pids of the SYSTEM_DAEMONS running as root, one a line.
+running_daemons() {
+	local d
+	for d in "${SYSTEM_DAEMONS[@]}"; do
+		pgrep -u 0 -x "$d" || true
+	done
+}
+
+# stop_new_daemons BEFORE: if the install started a root dockerd or containerd anyway (a machine's own
+# policy-rc.d allowed it), stop and disable the units; daemons that ran before (BEFORE) are not ours.
+stop_new_daemons() {
+	local now
+	now=$(running_daemons)
+	[[ -n $now && $now != "$1" ]] || return 0
+	if [[ -d /run/systemd/system ]]; then
+		systemctl disable --now docker.socket docker.service containerd.service >/dev/null 2>&1 || true
+	else
+		service docker stop >/dev/null 2>&1 || true
+		service containerd stop >/dev/null 2>&1 || true
+	fi
+	now=$(running_daemons)
+	[[ -z $now || $now == "$1" ]] ||
+		die "installing docker.io started a root dockerd or containerd that would not stop (pids: $(echo $now)); stop it"
+	say "packages: stopped the root dockerd/containerd the install started (the tests run their own)"
 }
 
 # has_range FILE USER UID: whether FILE has a line for USER (by name or by uid).
