@@ -47,6 +47,15 @@ go version
 for cmd in newuidmap newgidmap getsubids slirp4netns runuser; do
 	command -v "$cmd" >/dev/null || missing "$cmd (apt-get install uidmap slirp4netns util-linux)"
 done
+# The end-to-end tests: rootless dockerd (test/dockerd_test.go) and the CI job (test/ci_job_test.go).
+# dockerd, containerd, docker-proxy, iptables and ip live in /usr/sbin, which a user's PATH may lack.
+for cmd in dockerd containerd runc docker-proxy iptables ip busybox curl tar; do
+	command -v "$cmd" >/dev/null || [[ -x /usr/sbin/$cmd ]] ||
+		missing "$cmd (apt-get install docker.io busybox-static curl iproute2 tar)"
+done
+for f in /usr/share/docker.io/contrib/dockerd-rootless.sh /usr/bin/docker /bin/busybox; do
+	[[ -x $f ]] || missing "$f (apt-get install docker.io busybox-static)"
+done
 [[ -c /dev/net/tun && -r /dev/net/tun && -w /dev/net/tun ]] ||
 	missing "/dev/net/tun readable and writable by $(id -un) (scripts/setup-test-env.sh as root)"
 
