@@ -60,7 +60,7 @@ func requireRootlessDocker(t testing.TB) {
 			skipOrFail(t, "%s (apt-get install docker.io busybox-static): %v", f, err)
 		}
 	}
-	for _, c := range []string{"dockerd", "containerd", "runc", "docker-proxy", "slirp4netns", "iptables", "curl"} {
+	for _, c := range []string{"dockerd", "containerd", "runc", "docker-proxy", "slirp4netns", "iptables", "curl", "nsenter"} {
 		if _, err := exec.LookPath(c); err != nil {
 			if _, err := os.Stat(filepath.Join("/usr/sbin", c)); err != nil {
 				skipOrFail(t, "%s in PATH or /usr/sbin (apt-get install docker.io slirp4netns curl)", c)
@@ -387,6 +387,22 @@ func TestDockerdRootless(t *testing.T) {
 	stateDir := d.stateDir(t)
 	marker := newMarker(t)
 
+	// RootlessKit's contract: nsenter into child_pid lands in dockerd's namespaces. There dockerd is
+	// root in a network namespace of its own, and set up its NAT chain with iptables.
+	childPID, err := os.ReadFile(filepath.Join(stateDir, "child_pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	iptables, err := exec.LookPath("iptables")
+	if err != nil {
+		iptables = "/usr/sbin/iptables"
+	}
+	nsenter := exec.Command("nsenter", "-U", "--preserve-credentials", "-m", "-n", "-t", strings.TrimSpace(string(childPID)),
+		iptables, "-t", "nat", "-S", "DOCKER")
+	if out, err := nsenter.CombinedOutput(); err != nil || !strings.Contains(string(out), "-N DOCKER") {
+		t.Errorf("%q: %v, want dockerd's DOCKER chain in the nat table:\n%s", nsenter.Args, err, out)
+	}
+
 	// An image from a busybox tree, no registry involved; a container of it runs.
 	d.docker(t, busyboxImage(t, marker+"\n"), "import", "-", "rkexec-e2e:busybox")
 	if out := d.docker(t, nil, "run", "--rm", "rkexec-e2e:busybox", "echo", "ok"); out != "ok" {
@@ -396,7 +412,8 @@ func TestDockerdRootless(t *testing.T) {
 	// A published port: dockerd runs rootlesskit-docker-proxy, which asks rkexec's api.sock for it.
 	hp := freeHostPort(t)
 	url := fmt.Sprintf("http://127.0.0.1:%d/index.html", hp)
-	web, err := d.dockerErr(t, nil, "run", "-d", "--stop-timeout=1", "-p", fmt.Sprintf("127.0.0.1:%d:80", hp),
+	var web string
+	web, err = d.dockerErr(t, nil, "run", "-d", "--stop-timeout=1", "-p", fmt.Sprintf("127.0.0.1:%d:80", hp),
 		"rkexec-e2e:busybox", "httpd", "-f", "-p", "80", "-h", "/www")
 	if err != nil {
 		t.Fatalf("%v\n(dockerd runs rootlesskit-docker-proxy from PATH, here rkexec)\n%s", err, d.logTail(t))
