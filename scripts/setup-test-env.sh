@@ -58,10 +58,14 @@ install_packages() {
 		printf '#!/bin/sh\n# setup-test-env.sh: start no service while it installs packages\nexit 101\n' >"$POLICY_RC"
 		chmod 0755 "$POLICY_RC"
 		own_policy=1
+		trap 'rm -f "$POLICY_RC"' EXIT # also when the install fails or is interrupted
 	fi
 	local rc=0
 	apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null || rc=$?
-	[[ -z $own_policy ]] || rm -f "$POLICY_RC"
+	if [[ -n $own_policy ]]; then
+		rm -f "$POLICY_RC"
+		trap - EXIT
+	fi
 	((rc == 0)) || die "apt-get install ${missing[*]} failed"
 	say "packages: installed ${missing[*]}"
 	stop_new_daemons "$before"
@@ -70,6 +74,7 @@ install_packages() {
 # running_daemons prints the pids of the SYSTEM_DAEMONS running as root, one a line.
 running_daemons() {
 	local d
+	command -v pgrep >/dev/null || return 0 # procps comes with the packages: nothing ran before
 	for d in "${SYSTEM_DAEMONS[@]}"; do
 		pgrep -u 0 -x "$d" || true
 	done
