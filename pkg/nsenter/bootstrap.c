@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "nsexec.h"
+#include "msgparse.h"
 
 #ifndef CLONE_NEWCGROUP
 #define CLONE_NEWCGROUP 0x02000000
@@ -52,28 +53,11 @@ static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((f
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
-	int n = snprintf(err, errlen, "bootstrap: ");
 
-	if (n < 0 || (size_t)n >= errlen)
-		return -1;
 	va_start(ap, fmt);
-	vsnprintf(err + n, errlen - n, fmt, ap);
+	rkx_vfail("bootstrap", err, errlen, fmt, ap);
 	va_end(ap);
 	return -1;
-}
-
-static uint16_t get_u16(const uint8_t *p)
-{
-	uint16_t v;
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-	uint32_t v;
-	memcpy(&v, p, sizeof(v));
-	return v;
 }
 
 /* check_string accepts a payload of 1..max bytes plus exactly one final NUL. */
@@ -184,16 +168,16 @@ int rkx_parse_bootstrap(const uint8_t *buf, size_t len, struct rkx_bootstrap *ou
 	memset(out, 0, sizeof(*out));
 	if (len < RKX_BOOTSTRAP_HDR_LEN)
 		return fail(err, errlen, "message is %zu bytes, shorter than its header", len);
-	if (get_u32(buf) != len)
-		return fail(err, errlen, "header says %u bytes, message is %zu", get_u32(buf), len);
+	if (rkx_get_u32(buf) != len)
+		return fail(err, errlen, "header says %u bytes, message is %zu", rkx_get_u32(buf), len);
 	if (len > RKX_BOOTSTRAP_MAX_LEN)
 		return fail(err, errlen, "message is %zu bytes, limit is %d", len, RKX_BOOTSTRAP_MAX_LEN);
 	if (len % RKX_ATTR_ALIGN != 0)
 		return fail(err, errlen, "message length %zu is not a multiple of %d", len, RKX_ATTR_ALIGN);
-	if (get_u16(buf + 4) != RKX_BOOTSTRAP_MSG_TYPE)
-		return fail(err, errlen, "message type %#x, want %#x", get_u16(buf + 4), RKX_BOOTSTRAP_MSG_TYPE);
-	if (get_u16(buf + 6) != RKX_BOOTSTRAP_VERSION)
-		return fail(err, errlen, "version %u, want %u", get_u16(buf + 6), RKX_BOOTSTRAP_VERSION);
+	if (rkx_get_u16(buf + 4) != RKX_BOOTSTRAP_MSG_TYPE)
+		return fail(err, errlen, "message type %#x, want %#x", rkx_get_u16(buf + 4), RKX_BOOTSTRAP_MSG_TYPE);
+	if (rkx_get_u16(buf + 6) != RKX_BOOTSTRAP_VERSION)
+		return fail(err, errlen, "version %u, want %u", rkx_get_u16(buf + 6), RKX_BOOTSTRAP_VERSION);
 
 	for (off = RKX_BOOTSTRAP_HDR_LEN; off < len;) {
 		size_t alen, padded, plen;
@@ -203,8 +187,8 @@ int rkx_parse_bootstrap(const uint8_t *buf, size_t len, struct rkx_bootstrap *ou
 
 		if (len - off < RKX_ATTR_HDR_LEN)
 			return fail(err, errlen, "attribute at offset %zu: truncated header", off);
-		alen = get_u16(buf + off);
-		atype = get_u16(buf + off + 2);
+		alen = rkx_get_u16(buf + off);
+		atype = rkx_get_u16(buf + off + 2);
 		if (alen < RKX_ATTR_HDR_LEN)
 			return fail(err, errlen, "attribute %u at offset %zu: length %zu is too small", atype, off, alen);
 		padded = (alen + RKX_ATTR_ALIGN - 1) & ~(size_t)(RKX_ATTR_ALIGN - 1);
@@ -227,7 +211,7 @@ int rkx_parse_bootstrap(const uint8_t *buf, size_t len, struct rkx_bootstrap *ou
 		case RKX_ATTR_CLONE_FLAGS:
 			if (plen != 4)
 				return fail(err, errlen, "clone flags: payload is %zu bytes, want 4", plen);
-			out->clone_flags = get_u32(p);
+			out->clone_flags = rkx_get_u32(p);
 			if (out->clone_flags & ~all_ns_flags())
 				return fail(err, errlen, "clone flags %#x: not CLONE_NEW* flags: %#x",
 					    out->clone_flags, out->clone_flags & ~all_ns_flags());

@@ -16,40 +16,17 @@
 #include <string.h>
 
 #include "exec.h"
+#include "msgparse.h"
 
 static int fail(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
-	int n = snprintf(err, errlen, "exec message: ");
 
-	if (n < 0 || (size_t)n >= errlen)
-		return -1;
 	va_start(ap, fmt);
-	vsnprintf(err + n, errlen - n, fmt, ap);
+	rkx_vfail("exec message", err, errlen, fmt, ap);
 	va_end(ap);
 	return -1;
-}
-
-static uint16_t get_u16(const uint8_t *p)
-{
-	uint16_t v;
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-	uint32_t v;
-	memcpy(&v, p, sizeof(v));
-	return v;
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-	uint64_t v;
-	memcpy(&v, p, sizeof(v));
-	return v;
 }
 
 /* is_string accepts a payload of 0 or more bytes and exactly one final NUL. */
@@ -92,8 +69,8 @@ static int walk(const uint8_t *buf, size_t len, struct rkx_exec *out, int fill, 
 
 		if (len - off < RKX_EXEC_ATTR_HDR)
 			return fail(err, errlen, "attribute at offset %zu: truncated header", off);
-		alen = get_u32(buf + off);
-		atype = get_u32(buf + off + 4);
+		alen = rkx_get_u32(buf + off);
+		atype = rkx_get_u32(buf + off + 4);
 		name = attr_name(atype);
 		if (name == NULL)
 			return fail(err, errlen, "unknown attribute type %u at offset %zu", atype, off);
@@ -141,8 +118,8 @@ static int walk(const uint8_t *buf, size_t len, struct rkx_exec *out, int fill, 
 				return fail(err, errlen, "%s: payload is %zu bytes, want 8 + 4 per group", name, plen);
 			if (fill) {
 				out->switch_user = 1;
-				out->uid = get_u32(p);
-				out->gid = get_u32(p + 4);
+				out->uid = rkx_get_u32(p);
+				out->gid = rkx_get_u32(p + 4);
 				out->groups = p + 8;
 				out->ngroups = (plen - 8) / 4;
 			}
@@ -153,20 +130,20 @@ static int walk(const uint8_t *buf, size_t len, struct rkx_exec *out, int fill, 
 				return fail(err, errlen, "%s: payload is %zu bytes, want 8", name, plen);
 			if (fill && atype == RKX_EXEC_KEEP) {
 				out->keep_set = 1;
-				out->keep = get_u64(p);
+				out->keep = rkx_get_u64(p);
 			}
 			if (fill && atype == RKX_EXEC_BOUNDING) {
 				out->bounding_set = 1;
-				out->bounding = get_u64(p);
+				out->bounding = rkx_get_u64(p);
 			}
 			break;
 		case RKX_EXEC_CAP_NAME:
 			if (plen < 6 || !is_string(p + 4, plen - 4))
 				return fail(err, errlen, "%s: want a u32 and a non-empty NUL-terminated string", name);
-			if (get_u32(p) > 63)
-				return fail(err, errlen, "%s: capability %u out of range", name, get_u32(p));
+			if (rkx_get_u32(p) > 63)
+				return fail(err, errlen, "%s: capability %u out of range", name, rkx_get_u32(p));
 			if (fill)
-				out->cap_name[get_u32(p)] = (const char *)p + 4;
+				out->cap_name[rkx_get_u32(p)] = (const char *)p + 4;
 			break;
 		case RKX_EXEC_NO_NEW_PRIVS:
 		case RKX_EXEC_TERMINAL:
@@ -181,12 +158,12 @@ static int walk(const uint8_t *buf, size_t len, struct rkx_exec *out, int fill, 
 		case RKX_EXEC_PRESERVE:
 			if (plen != 4)
 				return fail(err, errlen, "%s: payload is %zu bytes, want 4", name, plen);
-			if (atype == RKX_EXEC_PDEATHSIG && get_u32(p) > 64)
-				return fail(err, errlen, "%s %u: out of range", name, get_u32(p));
-			if (atype == RKX_EXEC_PRESERVE && get_u32(p) > (1 << 20))
-				return fail(err, errlen, "%s %u: out of range", name, get_u32(p));
+			if (atype == RKX_EXEC_PDEATHSIG && rkx_get_u32(p) > 64)
+				return fail(err, errlen, "%s %u: out of range", name, rkx_get_u32(p));
+			if (atype == RKX_EXEC_PRESERVE && rkx_get_u32(p) > (1 << 20))
+				return fail(err, errlen, "%s %u: out of range", name, rkx_get_u32(p));
 			if (fill)
-				*(atype == RKX_EXEC_PDEATHSIG ? &out->pdeathsig : &out->preserve_fds) = get_u32(p);
+				*(atype == RKX_EXEC_PDEATHSIG ? &out->pdeathsig : &out->preserve_fds) = rkx_get_u32(p);
 			break;
 		case RKX_EXEC_SECCOMP:
 			if (plen == 0 || plen % 8 != 0 || plen / 8 > RKX_EXEC_MAX_FILTER)
@@ -215,16 +192,16 @@ int rkx_parse_exec(const uint8_t *buf, size_t len, struct rkx_exec *out, char *e
 	memset(out, 0, sizeof(*out));
 	if (len < RKX_EXEC_HDR_LEN)
 		return fail(err, errlen, "%zu bytes, shorter than its header", len);
-	if (get_u32(buf) != len)
-		return fail(err, errlen, "header says %u bytes, message is %zu", get_u32(buf), len);
+	if (rkx_get_u32(buf) != len)
+		return fail(err, errlen, "header says %u bytes, message is %zu", rkx_get_u32(buf), len);
 	if (len > RKX_EXEC_MAX_LEN)
 		return fail(err, errlen, "%zu bytes, limit is %d", len, RKX_EXEC_MAX_LEN);
 	if (len % 4 != 0)
 		return fail(err, errlen, "length %zu is not a multiple of 4", len);
-	if (get_u16(buf + 4) != RKX_EXEC_MSG_TYPE)
-		return fail(err, errlen, "type %#x, want %#x", get_u16(buf + 4), RKX_EXEC_MSG_TYPE);
-	if (get_u16(buf + 6) != RKX_EXEC_VERSION)
-		return fail(err, errlen, "version %u, want %u", get_u16(buf + 6), RKX_EXEC_VERSION);
+	if (rkx_get_u16(buf + 4) != RKX_EXEC_MSG_TYPE)
+		return fail(err, errlen, "type %#x, want %#x", rkx_get_u16(buf + 4), RKX_EXEC_MSG_TYPE);
+	if (rkx_get_u16(buf + 6) != RKX_EXEC_VERSION)
+		return fail(err, errlen, "version %u, want %u", rkx_get_u16(buf + 6), RKX_EXEC_VERSION);
 	if (walk(buf, len, out, 0, err, errlen) < 0)
 		return -1;
 	out->argv = calloc(out->argc + 1, sizeof(char *));
