@@ -151,7 +151,7 @@ func TestDetachNetNSPublishedPorts(t *testing.T) {
 				src, want = "", "10.0.2.2"
 			}
 			for range 3 { // several connections: each is dialled anew inside
-				if peer := tcpPeerSeen(t, src, tcpAddr); peer != want {
+				if peer := firstLineFrom(t, src, tcpAddr); peer != want {
 					t.Errorf("TCP through %s seen inside as %s, want %s", driver, peer, want)
 				}
 			}

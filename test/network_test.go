@@ -90,8 +90,9 @@ type serverBox struct {
 	stateDir string
 }
 
-// tcpPeerSeen connects from src (empty: any) to addr and returns the address the server inside saw.
-func tcpPeerSeen(t testing.TB, src, addr string) string {
+// firstLineFrom connects from src (empty: any) to addr and returns the first line the server answers
+// (the network tests' servers answer the peer address they saw; the docker-proxy stub, its name).
+func firstLineFrom(t testing.TB, src, addr string) string {
 	t.Helper()
 	d := net.Dialer{Timeout: 10 * time.Second}
 	if src != "" {
@@ -306,23 +307,23 @@ func TestPublishedPorts(t *testing.T) {
 			udpAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(up))
 			if driver == "builtin" {
 				// The server inside sees the client's own address, for TCP and UDP.
-				if peer := tcpPeerSeen(t, "127.0.0.2", tcpAddr); peer != "127.0.0.2" {
+				if peer := firstLineFrom(t, "127.0.0.2", tcpAddr); peer != "127.0.0.2" {
 					t.Errorf("TCP from 127.0.0.2 seen inside as %s", peer)
 				}
 				if peer := udpPeerSeen(t, "127.0.0.2", udpAddr); peer != "127.0.0.2" {
 					t.Errorf("UDP from 127.0.0.2 seen inside as %s", peer)
 				}
 				if v6 {
-					if peer := tcpPeerSeen(t, "", net.JoinHostPort("::1", strconv.Itoa(t6))); peer != "::1" {
+					if peer := firstLineFrom(t, "", net.JoinHostPort("::1", strconv.Itoa(t6))); peer != "::1" {
 						t.Errorf("tcp6 from ::1 seen inside as %s", peer)
 					}
-					if peer := tcpPeerSeen(t, "", net.JoinHostPort("::1", strconv.Itoa(t64))); peer != "127.0.0.1" {
+					if peer := firstLineFrom(t, "", net.JoinHostPort("::1", strconv.Itoa(t64))); peer != "127.0.0.1" {
 						t.Errorf("[::1] outside to 127.0.0.1 inside: seen as %s", peer)
 					}
 				}
 			} else {
 				// slirp4netns forwards to the tap address from its gateway.
-				if peer := tcpPeerSeen(t, "", tcpAddr); peer != "10.0.2.2" {
+				if peer := firstLineFrom(t, "", tcpAddr); peer != "10.0.2.2" {
 					t.Errorf("TCP through slirp4netns seen inside as %s", peer)
 				}
 				if peer := udpPeerSeen(t, "", udpAddr); peer != "10.0.2.2" {
@@ -349,7 +350,7 @@ func TestPortCommandAndAPISocket(t *testing.T) {
 			res := rkexec(t, "port", "add", name, fmt.Sprintf("127.0.0.1:%d:80/tcp", hp))
 			wantExit(t, res, 0)
 			id := strings.TrimSpace(res.Stdout)
-			tcpPeerSeen(t, "", addr)
+			firstLineFrom(t, "", addr)
 			// ps and info show the network and the port added at run time.
 			spec := fmt.Sprintf("127.0.0.1:%d:80/tcp", hp)
 			res = rkexec(t, "ps")
@@ -392,7 +393,7 @@ func TestPortCommandAndAPISocket(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			tcpPeerSeen(t, "", addr)
+			firstLineFrom(t, "", addr)
 			if list, err := c.PortManager().ListPorts(ctx); err != nil || len(list) != 1 || list[0].ID != st.ID {
 				t.Fatalf("list: %+v %v", list, err)
 			}

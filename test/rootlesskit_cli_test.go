@@ -447,22 +447,6 @@ func startDockerProxy(t testing.TB, s *sandbox, env []string, args ...string) (*
 	return cmd, string(got)
 }
 
-// dial reads the one line the stub answers at addr.
-func dialStub(t testing.TB, addr string) string {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
-	if err != nil {
-		t.Fatalf("connect to %s: %v", addr, err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		t.Fatalf("read from %s: %v", addr, err)
-	}
-	return strings.TrimSpace(line)
-}
-
 // TestRootlessKitDockerProxy: rkexec called rootlesskit-docker-proxy, run inside the sandbox as
 // dockerd runs it, publishes the host port through the sandbox's API, runs docker-proxy for the
 // container's side on the loopback address the port driver delivers to, hands it dockerd's ready
@@ -487,7 +471,7 @@ func TestRootlessKitDockerProxy(t *testing.T) {
 			}
 			// The host's port reaches the stub, listening inside on 127.0.0.1 and the same port.
 			want := fmt.Sprintf("stub docker-proxy on 127.0.0.1:%d for %s:80", hp, cip)
-			if got := dialStub(t, addr); got != want {
+			if got := firstLineFrom(t, "", addr); got != want {
 				t.Errorf("through %s: %q, want %q", addr, got, want)
 			}
 			res := rkexec(t, "port", "ls", name)
