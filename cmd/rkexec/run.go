@@ -178,9 +178,13 @@ func version() string {
 // runMain validates the flags, then runs the sandbox; signaled is called when a signal killed the
 // command.
 func runMain(f *runFlags, args []string, signaled func(syscall.Signal, bool)) (int, error) {
-	// Catching the signals to relay takes 1-3 ms: it runs while the flags are checked, and the
-	// parent waits for it before it creates anything.
-	signals := sigforward.StartAsync()
+	// The signals to relay are caught by plain handlers (sigforward.StartLean): os/signal takes a
+	// round trip between threads for each, 1-3 ms in all. Failing that, os/signal does it while the
+	// flags are checked, and the parent waits for it before it creates anything.
+	signals, err := sigforward.StartLean()
+	if err != nil {
+		signals = sigforward.StartAsync()
+	}
 	// First, before any helper runs: the activation fds become close-on-exec, and so does every other
 	// inherited fd, which no program rkexec starts may get.
 	listenFDCount := listenFDs()

@@ -13,7 +13,6 @@ import (
 
 	"github.com/rkexec/rkexec/pkg/exitcode"
 	"github.com/rkexec/rkexec/pkg/proctree"
-	"github.com/rkexec/rkexec/pkg/sigcatch"
 	"github.com/rkexec/rkexec/pkg/sigforward"
 	"github.com/rkexec/rkexec/pkg/sweep"
 )
@@ -56,38 +55,12 @@ func (r *Reaper) Ready() { r.fwd.Caught() }
 // each of them, and stay caught until the process exits or executes (Stop does nothing). SIGPROF is
 // left to the runtime, as os/signal never delivers it either.
 func NewLean() (*Reaper, error) {
-	sigs := []unix.Signal{unix.SIGCHLD}
-	for _, s := range sigforward.Relayed() {
-		if s != unix.SIGPROF {
-			sigs = append(sigs, s.(unix.Signal))
-		}
-	}
-	pipe, err := sigcatch.Catch(sigs)
+	r := &Reaper{sigchld: make(chan os.Signal, 1), lean: true}
+	fwd, err := sigforward.StartLean(sigforward.Diverted{Sig: unix.SIGCHLD, Ch: r.sigchld})
 	if err != nil {
 		return nil, err
 	}
-	r := &Reaper{sigchld: make(chan os.Signal, 1), lean: true}
-	relay := make(chan os.Signal, 64)
-	go func() {
-		buf := make([]byte, 64)
-		for {
-			n, err := pipe.Read(buf)
-			for _, b := range buf[:n] {
-				ch := relay
-				if unix.Signal(b) == unix.SIGCHLD {
-					ch = r.sigchld
-				}
-				select {
-				case ch <- unix.Signal(b):
-				default: // full: os/signal drops it too (a pending SIGCHLD is enough)
-				}
-			}
-			if err != nil {
-				return // the pipe cannot fail while the process lives
-			}
-		}
-	}()
-	r.fwd = sigforward.StartFrom(relay)
+	r.fwd = fwd
 	return r, nil
 }
 

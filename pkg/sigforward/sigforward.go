@@ -20,6 +20,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/rkexec/rkexec/pkg/sigcatch"
 )
 
 // Relayed lists the signals Start relays.
@@ -206,4 +208,55 @@ func FromTerminal(sig unix.Signal) bool {
 	defer tty.Close()
 	fg, err := unix.IoctlGetInt(int(tty.Fd()), unix.TIOCGPGRP)
 	return err == nil && fg == unix.Getpgrp()
+}
+
+// Diverted is a signal that a lean forwarder catches with the relayed ones and sends on Ch instead
+// of relaying it (the reaper's SIGCHLD), without blocking, dropping one when Ch is full.
+type Diverted struct {
+	Sig unix.Signal
+	Ch  chan os.Signal
+}
+
+// StartLean is Start for a process that exits or executes once the relaying ends: the relayed
+// signals, and diverted, are caught by plain handlers (package sigcatch) instead of os/signal, which
+// takes a round trip between two threads for each of them, and stay caught until then (Stop only
+// stops the relaying). SIGPROF is left to the runtime, as os/signal never delivers it either. Nothing
+// else in the process may catch these signals with os/signal.
+func StartLean(diverted ...Diverted) (*Forwarder, error) {
+	sigs := make([]unix.Signal, 0, 72)
+	for _, d := range diverted {
+		sigs = append(sigs, d.Sig)
+	}
+	for _, s := range Relayed() {
+		if s != unix.SIGPROF {
+			sigs = append(sigs, s.(unix.Signal))
+		}
+	}
+	pipe, err := sigcatch.Catch(sigs)
+	if err != nil {
+		return nil, err
+	}
+	relay := make(chan os.Signal, 64)
+	go func() {
+		buf := make([]byte, 64)
+		for {
+			n, err := pipe.Read(buf)
+			for _, b := range buf[:n] {
+				ch := relay
+				for _, d := range diverted {
+					if unix.Signal(b) == d.Sig {
+						ch = d.Ch
+					}
+				}
+				select {
+				case ch <- unix.Signal(b):
+				default: // full: os/signal drops it too
+				}
+			}
+			if err != nil {
+				return // the pipe cannot fail while the process lives
+			}
+		}
+	}()
+	return StartFrom(relay), nil
 }
