@@ -55,9 +55,14 @@ func (e *exitError) Unwrap() error { return e.err }
 func Run(opt Opt) int {
 	from := os.NewFile(wire.ChildFromParentFD, "from-parent")
 	to := os.NewFile(wire.ChildToParentFD, "to-parent")
-	// The relayed signals are caught while the handshake runs (catching them takes 1-3 ms); one that
-	// comes meanwhile is held for the target.
-	c := &child{opt: opt, log: opt.NewLog(false, 0), from: from, to: to, reaper: reaper.NewAsync()}
+	// The relayed signals are caught from here on, by plain handlers (reaper.NewLean: os/signal takes
+	// a round trip between threads for each, 1-3 ms in all; failing that, it does so while the
+	// handshake runs); one that comes before the target is held for it.
+	r, err := reaper.NewLean()
+	if err != nil {
+		r = reaper.NewAsync()
+	}
+	c := &child{opt: opt, log: opt.NewLog(false, 0), from: from, to: to, reaper: r}
 	// Opened by the parent outside the sandbox: a path would be resolved in the sandbox's mount
 	// namespace, where its root can mount or rename anything over it.
 	stateDir := os.NewFile(wire.ChildStateDirFD, "state-dir")
