@@ -3,13 +3,15 @@
 package nsenter
 
 // Test hooks: in-process access to the C parser and to the C mirror of the
-// protocol constants, for FuzzBootstrapParse and TestProtocolMatchesC. They
+// protocol constants, for FuzzBootstrapParse and TestProtocolMatchesC, and to the
+// C init's list of relayed signals, for TestInitRelaysWhatSigforwardRelays. They
 // have no side effects; nothing outside the tests calls them.
 
 /*
 #include <stdlib.h>
 #include "nsexec.h"
 #include "exec.h"
+#include "init.h"
 
 static char *rkx_exec_arg(struct rkx_exec *x, size_t i) { return x->argv[i]; }
 static char *rkx_exec_env(struct rkx_exec *x, size_t i) { return x->envp[i]; }
@@ -120,6 +122,9 @@ func cProtocol() map[string]any {
 		"execAttrSeccomp":    int(C.RKX_EXEC_SECCOMP),
 	}
 }
+
+// cInitRelays returns rkx_init_relays(sig): whether the C init relays sig.
+func cInitRelays(sig int) bool { return C.rkx_init_relays(C.int(sig)) != 0 }
 
 // cNSName returns rkx_ns_name(flag).
 func cNSName(flag uint32) string {

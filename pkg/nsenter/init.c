@@ -147,6 +147,14 @@ static void relayed(sigset_t *s)
 	}
 }
 
+int rkx_init_relays(int sig)
+{
+	sigset_t s;
+
+	relayed(&s);
+	return sigismember(&s, sig) == 1;
+}
+
 /* from_terminal says whether the terminal (tty, opened at the start; -1:
  * none) sent sig to the whole foreground process group, this one: then the
  * program got it already (sigforward.FromTerminal). */

@@ -19,4 +19,8 @@ const char *rkx_mount_proc(void);
  * never returns. */
 __attribute__((noreturn)) void rkx_init_run(int reap);
 
+/* rkx_init_relays says whether the init relays sig (the test that holds
+ * this list to sigforward.Relayed calls it). */
+int rkx_init_relays(int sig);
+
 #endif
