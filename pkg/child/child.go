@@ -84,6 +84,12 @@ func Run(opt Opt) int {
 	if err != nil {
 		return c.lost("user namespace", err)
 	}
+	// The parent sends ParentHello once nsenter.Start returned, with the id maps written: until
+	// now this process had no uid in its namespace (nsenter.Config.RootInGo, which let its Go
+	// runtime start while they were written).
+	if err := nsenter.BecomeRoot(); err != nil {
+		return c.lost("user namespace", err)
+	}
 	c.cfg = *hello.Child
 	c.log = opt.NewLog(c.cfg.Debug, c.cfg.DebugEpoch)
 	return c.run()

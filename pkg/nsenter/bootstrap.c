@@ -155,6 +155,8 @@ static const char *once_attr_name(uint16_t type)
 		return "mount-proc";
 	case RKX_ATTR_EXEC:
 		return "exec";
+	case RKX_ATTR_ROOT_IN_GO:
+		return "root-in-go";
 	}
 	return NULL;
 }
@@ -267,6 +269,10 @@ int rkx_parse_bootstrap(const uint8_t *buf, size_t len, struct rkx_bootstrap *ou
 			if (get_bool(p, plen, name, &out->exec, err, errlen) < 0)
 				return -1;
 			break;
+		case RKX_ATTR_ROOT_IN_GO:
+			if (get_bool(p, plen, name, &out->root_in_go, err, errlen) < 0)
+				return -1;
+			break;
 		default:
 			return fail(err, errlen, "unknown attribute type %u at offset %zu", atype,
 				    off - padded);
@@ -287,6 +293,10 @@ int rkx_parse_bootstrap(const uint8_t *buf, size_t len, struct rkx_bootstrap *ou
 		return fail(err, errlen, "init-reap needs init");
 	if (out->mount_proc && !(out->clone_flags & CLONE_NEWNS))
 		return fail(err, errlen, "mount-proc needs CLONE_NEWNS in the clone flags");
+	if (out->root_in_go && !(out->clone_flags & CLONE_NEWUSER))
+		return fail(err, errlen, "root-in-go needs CLONE_NEWUSER in the clone flags");
+	if (out->root_in_go && (out->init || out->mount_proc || out->exec))
+		return fail(err, errlen, "root-in-go cannot be combined with init, mount-proc or exec");
 	sort_joins(out);
 	return 0;
 }

@@ -31,6 +31,8 @@ type bootstrap struct {
 	MountProc bool
 	// Exec: stage 2 execs an exec message from C instead of returning to Go.
 	Exec bool
+	// RootInGo: stage 2 returns to Go while the id maps are written; Go takes uid 0.
+	RootInGo bool
 }
 
 var errBootstrap = errors.New("bootstrap")
@@ -98,6 +100,12 @@ func (b *bootstrap) validate() error {
 	}
 	if b.MountProc && b.CloneFlags&nsTypes()[1].flag == 0 {
 		return bootstrapErr("mount-proc needs CLONE_NEWNS in the clone flags")
+	}
+	if b.RootInGo && b.CloneFlags&nsTypes()[0].flag == 0 {
+		return bootstrapErr("root-in-go needs CLONE_NEWUSER in the clone flags")
+	}
+	if b.RootInGo && (b.Init || b.MountProc || b.Exec) {
+		return bootstrapErr("root-in-go cannot be combined with init, mount-proc or exec")
 	}
 	join := make([]Namespace, 0, len(b.Join))
 	for _, ns := range sorted {
@@ -168,6 +176,9 @@ func (b bootstrap) marshal() ([]byte, error) {
 	}
 	if b.Exec {
 		put(attrExec, []byte{1})
+	}
+	if b.RootInGo {
+		put(attrRootInGo, []byte{1})
 	}
 	out := buf.Bytes()
 	if len(out) > bootstrapMaxLen {
@@ -292,6 +303,8 @@ func decodeBootstrap(msg []byte) (bootstrap, error) {
 			b.MountProc, err = decodeBool(p, name)
 		case attrExec:
 			b.Exec, err = decodeBool(p, name)
+		case attrRootInGo:
+			b.RootInGo, err = decodeBool(p, name)
 		default:
 			return b, bootstrapErr("unknown attribute type %d at offset %d", atype, off-padded)
 		}
@@ -330,6 +343,8 @@ func onceAttrName(t uint16) string {
 		return "mount-proc"
 	case attrExec:
 		return "exec"
+	case attrRootInGo:
+		return "root-in-go"
 	}
 	return ""
 }

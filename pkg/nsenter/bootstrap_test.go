@@ -31,6 +31,7 @@ func sampleBootstraps() []bootstrap {
 		}},
 		{Join: []Namespace{{"net", "/" + strings.Repeat("n", maxNamespacePath-1)}},
 			CloneFlags: unix.CLONE_NEWUSER | unix.CLONE_NEWPID, MapsByGo: true},
+		{CloneFlags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS, MapsByGo: true, RootInGo: true, ClearPdeathsig: true},
 	}
 }
 
@@ -130,6 +131,11 @@ func TestBootstrapRejects(t *testing.T) {
 		"hostname twice":     message(attr(attrCloneFlags, u32(unix.CLONE_NEWUTS)...), attr(attrHostname, str("h")...), attr(attrHostname, str("h")...)),
 		"setsid twice":       message(attr(attrSetsid, 0), attr(attrSetsid, 0)),
 		"debug twice":        message(attr(attrDebug, 0), attr(attrDebug, 0)),
+		"root-in-go no user": message(attr(attrRootInGo, 1)),
+		"root-in-go + init": message(attr(attrCloneFlags, u32(unix.CLONE_NEWUSER)...), attr(attrMapsByGo, 1),
+			attr(attrRootInGo, 1), attr(attrInit, 1)),
+		"root-in-go twice": message(attr(attrCloneFlags, u32(unix.CLONE_NEWUSER)...), attr(attrMapsByGo, 1),
+			attr(attrRootInGo, 1), attr(attrRootInGo, 1)),
 	} {
 		if b, err := decodeBootstrap(msg); err == nil {
 			t.Errorf("%s: Go accepted %x as %+v", name, msg, b)

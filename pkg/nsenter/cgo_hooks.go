@@ -52,6 +52,7 @@ func cParseBootstrap(msg []byte) (bootstrap, error) {
 		InitReap:       out.init_reap != 0,
 		MountProc:      out.mount_proc != 0,
 		Exec:           out.exec != 0,
+		RootInGo:       out.root_in_go != 0,
 	}
 	if out.hostname != nil {
 		b.Hostname = C.GoString(out.hostname)
@@ -94,6 +95,7 @@ func cProtocol() map[string]any {
 		"attrInitReap":       int(C.RKX_ATTR_INIT_REAP),
 		"attrMountProc":      int(C.RKX_ATTR_MOUNT_PROC),
 		"attrExec":           int(C.RKX_ATTR_EXEC),
+		"attrRootInGo":       int(C.RKX_ATTR_ROOT_IN_GO),
 		"maxStageName":       int(C.RKX_MAX_STAGE_NAME),
 		"maxNamespacePath":   int(C.RKX_MAX_NS_PATH),
 		"maxHostname":        int(C.RKX_MAX_HOSTNAME),

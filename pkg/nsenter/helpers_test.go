@@ -85,6 +85,19 @@ var mainPdeathsig = func() int {
 }()
 
 func stage2Main() int {
+	if os.Getenv("NSENTER_TEST_ROOT_IN_GO") == "1" {
+		// Started with Config.RootInGo: say which ids the runtime started with, then wait for the
+		// test's word that the maps are written before taking uid 0 and reporting.
+		fmt.Printf("early %d %d\n", os.Getuid(), os.Getgid())
+		var word [1]byte
+		if _, err := os.Stdin.Read(word[:]); err != nil {
+			return 101
+		}
+		if err := BecomeRoot(); err != nil {
+			fmt.Printf("BecomeRoot: %v\n", err)
+			return 102
+		}
+	}
 	r := report{
 		Pid: os.Getpid(), Ppid: os.Getppid(), Uid: os.Getuid(), Gid: os.Getgid(),
 		Euid: os.Geteuid(), Egid: os.Getegid(), NS: map[string]uint64{},

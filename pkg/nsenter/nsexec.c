@@ -653,13 +653,20 @@ static void read_bootstrap(void)
 		bailx("%s", err);
 }
 
-static void relay_usermap_request(void)
+static void send_usermap_request(void)
 {
 	char line[64];
-	uint8_t reply;
 	int n = snprintf(line, sizeof(line), "{\"usermap_pid\":%d}\n", st.stage1_pid);
 
 	send_full(st.initpipe, line, n, "id-map request to the caller");
+}
+
+/* await_usermap_reply waits for the caller to have written the maps, then
+ * tells stage 1. */
+static void await_usermap_reply(void)
+{
+	uint8_t reply;
+
 	if (recv_byte(st.initpipe, &reply, "id-map reply from the caller") == 0)
 		bailx("read id-map reply from the caller: EOF");
 	if (reply == RKX_SYNC_MAPS_FAILED)
@@ -667,6 +674,12 @@ static void relay_usermap_request(void)
 	if (reply != RKX_SYNC_MAPS_DONE)
 		bailx("read id-map reply from the caller: unexpected byte %#x", reply);
 	send_full(st.sync1[0], (uint8_t[]) { SYNC_USERMAP_ACK }, 1, "id-map ack to stage-1");
+}
+
+static void relay_usermap_request(void)
+{
+	send_usermap_request();
+	await_usermap_reply();
 }
 
 __attribute__((noreturn))
@@ -688,6 +701,11 @@ static void stage0(void)
 		switch (msg) {
 		case SYNC_USERMAP_REQ:
 			debugf("stage-1 asks for its id maps: asking the caller");
+			if (st.config.root_in_go) {
+				/* Stage 1 goes on; the reply is awaited below. */
+				send_usermap_request();
+				break;
+			}
 			relay_usermap_request();
 			debugf("the caller wrote the id maps of stage-1");
 			break;
@@ -696,6 +714,8 @@ static void stage0(void)
 				bailx("read stage-2 pid from stage-1: short read");
 			st.stage2_pid = pid;
 			debugf("stage-2 is pid %d", pid);
+			/* With root-in-go, stage 1 is done once it has the ack. */
+			done = st.config.root_in_go;
 			break;
 		case SYNC_STAGE1_DONE:
 			done = true;
@@ -723,6 +743,18 @@ static void stage0(void)
 	/* Only now may stage 2 run the caller's code: had we died before
 	 * reporting, nobody would know its pid. */
 	send_full(st.sync2[0], (uint8_t[]) { SYNC_STAGE2_GO }, 1, "go to stage-2");
+	if (st.config.root_in_go) {
+		/* Stage 2 starts its Go runtime while the caller writes the
+		 * maps; the caller tells it when they are (see RootInGo). */
+		await_usermap_reply();
+		debugf("the caller wrote the id maps of stage-1");
+		if (recv_byte(st.sync1[0], &msg, "from stage-1") == 0)
+			bailx("stage-1 exited without reporting");
+		if (msg == SYNC_ERROR)
+			stage0_fail();	/* stage 1 logged it */
+		if (msg != SYNC_STAGE1_DONE)
+			bailx("unexpected message %#x from stage-1", msg);
+	}
 	_exit(0);
 }
 
@@ -772,16 +804,11 @@ static void join_namespaces(void)
 	}
 }
 
-static void create_userns(void)
+/* await_usermap_ack waits for stage 0 to say the id maps are written. */
+static void await_usermap_ack(void)
 {
 	uint8_t msg;
 
-	try_unshare(CLONE_NEWUSER);
-	st.entered_userns = true;
-	/* The Go caller writes /proc/<pid>/{uid,gid}_map: it must be able to
-	 * open them, which needs us dumpable. */
-	set_dumpable(1);
-	send_msg(SYNC_USERMAP_REQ, "id-map request to stage-0");
 	if (recv_byte(st.syncfd, &msg, "id-map ack from stage-0") == 0)
 		bailx("read id-map ack from stage-0: EOF");
 	if (msg != SYNC_USERMAP_ACK)
@@ -789,6 +816,26 @@ static void create_userns(void)
 	debugf("id maps written");
 	/* Non-dumpable again, for good: see setup_stage0(). */
 	set_dumpable(0);
+}
+
+/*
+ * create_userns unshares the user namespace and has stage 0 ask the caller
+ * for its id maps. With root-in-go it does not wait for them: stage 1 goes
+ * on unsharing (the capabilities of a new user namespace come with it, maps
+ * or not) and spawns stage 2, then waits, dumpable, so that the caller can
+ * still write /proc/<stage 1>/{uid,gid}_map.
+ */
+static void create_userns(void)
+{
+	try_unshare(CLONE_NEWUSER);
+	st.entered_userns = true;
+	/* The Go caller writes /proc/<pid>/{uid,gid}_map: it must be able to
+	 * open them, which needs us dumpable. */
+	set_dumpable(1);
+	send_msg(SYNC_USERMAP_REQ, "id-map request to stage-0");
+	if (st.config.root_in_go)
+		return;		/* stage1() waits, once stage 2 exists */
+	await_usermap_ack();
 	set_root_ids();
 	arm_pdeathsig();
 }
@@ -826,6 +873,8 @@ static void stage1(void)
 	close(st.sync2[1]);
 	send_msg(SYNC_STAGE2_PID, "stage-2 pid to stage-0");
 	send_full(st.syncfd, &pid, sizeof(pid), "stage-2 pid to stage-0");
+	if (st.config.root_in_go)
+		await_usermap_ack();
 	send_msg(SYNC_STAGE1_DONE, "done to stage-0");
 	_exit(0);
 }
@@ -837,6 +886,10 @@ static void stage2(void)
 	uint8_t go;
 	int clear_pdeathsig, init, init_reap, exec_in_c;
 
+	/* With root-in-go, spawned by a stage 1 made dumpable for the id
+	 * maps: not us, from the first instruction on. */
+	if (st.config.root_in_go)
+		set_dumpable(0);
 	st.syncfd = st.sync2[1];
 	close(st.sync1[1]);
 	set_name(st.config.stage2_name != NULL ? st.config.stage2_name : "rkexec:[2:INIT]");
@@ -847,7 +900,9 @@ static void stage2(void)
 			bail("setsid");
 		debugf("new session");
 	}
-	if (st.entered_userns) {
+	if (st.config.root_in_go) {
+		debugf("uid and gid 0 left to Go, once the id maps are written");
+	} else if (st.entered_userns) {
 		become_root();
 		arm_pdeathsig();
 		debugf("uid and gid 0 in the user namespace");

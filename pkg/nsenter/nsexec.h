@@ -38,6 +38,9 @@
 #define RKX_ATTR_INIT_REAP   25	/* u8 bool: ... as its child, reaping (needs RKX_ATTR_INIT) */
 #define RKX_ATTR_MOUNT_PROC  26	/* u8 bool: stage 2 mounts a fresh /proc (needs CLONE_NEWNS) */
 #define RKX_ATTR_EXEC        16	/* u8 bool: stage 2 execs an exec message in C (exec.c) */
+#define RKX_ATTR_ROOT_IN_GO  27	/* u8 bool: stage 2 returns to Go while the id maps are written;
+				 * Go takes uid 0 (needs CLONE_NEWUSER; not with init,
+				 * mount-proc or exec) */
 
 /* Limits (protocol.go: maxNamespacePath, maxHostname, maxStageName). */
 #define RKX_MAX_NS_PATH  4095
@@ -67,6 +70,7 @@ struct rkx_bootstrap {
 	int init_reap;
 	int mount_proc;
 	int exec;		/* stage 2 calls rkx_exec_stage2() instead of returning */
+	int root_in_go;		/* stage 2 returns to Go before the id maps are written */
 	const char *hostname;	/* NULL when absent; points into the buffer */
 	const char *stage2_name;	/* NULL when absent; points into the buffer */
 	size_t njoin;

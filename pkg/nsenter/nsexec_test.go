@@ -3,8 +3,10 @@
 package nsenter
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -482,6 +484,8 @@ func TestStartRejects(t *testing.T) {
 		"maps no userns":     {cfg: Config{}, writeMaps: writeSingleMap},
 		"long hostname":      {cfg: Config{Unshare: unix.CLONE_NEWUTS, Hostname: strings.Repeat("h", 65)}},
 		"buffer stdout":      {cfg: Config{}, stdout: &bytes.Buffer{}},
+		"root in go no user": {cfg: Config{Unshare: unix.CLONE_NEWNS, RootInGo: true}},
+		"root in go, init":   {cfg: Config{Unshare: unix.CLONE_NEWUSER, RootInGo: true, Init: InitExec}, writeMaps: writeSingleMap},
 	} {
 		t.Run(name, func(t *testing.T) {
 			cmd := exec.Command(selfExe(t))
@@ -831,5 +835,79 @@ func TestDebugLog(t *testing.T) {
 	}
 	if b, err := decodeBootstrap(msg); err != nil || b.Debug {
 		t.Errorf("bootstrap without Debug: debug %v (%v), want false", b.Debug, err)
+	}
+}
+
+// TestRootInGo: with Config.RootInGo, stage 2's Go code runs while writeMaps does, before the maps
+// exist (it has no uid in the new namespace yet), and BecomeRoot then gives it uid and gid 0.
+func TestRootInGo(t *testing.T) {
+	outR, outW := testenv.Pipe(t)
+	inR, inW := testenv.Pipe(t)
+	cmd := exec.Command(selfExe(t))
+	cmd.Env = append(os.Environ(), "NSENTER_TEST_ROOT_IN_GO=1", "NSENTER_TEST_HOLD=1")
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, os.Stderr
+	stdout := bufio.NewReader(outR)
+	lines := make(chan string, 1)
+	var early string
+	writeMaps := func(pid int) error {
+		// Stage 2 speaks first: without RootInGo it would not exist yet, and this would time out.
+		go func() {
+			line, _ := stdout.ReadString('\n')
+			lines <- strings.TrimSpace(line)
+		}()
+		select {
+		case early = <-lines:
+		case <-time.After(10 * time.Second):
+			return errors.New("stage 2 said nothing before its id maps were written")
+		}
+		return writeSingleMap(pid)
+	}
+	p, err := Start(cmd, Config{Unshare: unix.CLONE_NEWUSER | unix.CLONE_NEWNS, RootInGo: true}, writeMaps)
+	outW.Close()
+	inR.Close()
+	if err != nil {
+		t.Fatalf("Start: %v", err)
+	}
+	t.Cleanup(func() { _ = p.Kill() })
+	overflowUID, overflowGID := readTrim("/proc/sys/kernel/overflowuid"), readTrim("/proc/sys/kernel/overflowgid")
+	if want := "early " + overflowUID + " " + overflowGID; early != want {
+		t.Errorf("stage 2 started as %q, want %q (no uid before the maps)", early, want)
+	}
+	if _, err := inW.Write([]byte{1}); err != nil {
+		t.Fatal(err)
+	}
+	line, err := stdout.ReadBytes('\n')
+	if err != nil {
+		t.Fatalf("read stage-2 report: %v (%q)", err, line)
+	}
+	var rep report
+	if err := json.Unmarshal(line, &rep); err != nil {
+		t.Fatalf("decode stage-2 report %q: %v", line, err)
+	}
+	if rep.Uid != 0 || rep.Gid != 0 || rep.Euid != 0 || rep.Egid != 0 {
+		t.Errorf("after BecomeRoot stage 2 is uid %d gid %d euid %d egid %d, want 0", rep.Uid, rep.Gid, rep.Euid, rep.Egid)
+	}
+	if rep.Dumpable != 0 {
+		t.Errorf("stage 2 is dumpable (%d): it was spawned by a stage 1 made dumpable for its maps", rep.Dumpable)
+	}
+	if rep.NS["user"] == nsInode(t, os.Getpid(), "user") || rep.NS["mnt"] == nsInode(t, os.Getpid(), "mnt") {
+		t.Error("stage 2 is in the caller's user or mount namespace")
+	}
+	inW.Close()
+	if st, err := p.Wait(); err != nil || !st.Success() {
+		t.Errorf("stage 2: %v %v", st, err)
+	}
+}
+
+// TestRootInGoWriteMapsFails: stage 2 already runs Go code when writeMaps fails; Start still returns
+// the maps' error and leaves no process behind (startStage2 checks).
+func TestRootInGoWriteMapsFails(t *testing.T) {
+	boom := errors.New("boom")
+	_, err := startStage2(t, Config{Unshare: unix.CLONE_NEWUSER | unix.CLONE_NEWNS, RootInGo: true}, startOpts{
+		writeMaps: func(int) error { return boom },
+		hold:      true,
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("error %v, want one wrapping boom", err)
 	}
 }

@@ -50,6 +50,9 @@ const (
 	attrMountProc = 26
 	// u8 bool: stage 2 reads an exec message (execmsg.go) on ExecFD and execs it from C (exec.c)
 	attrExec = 16
+	// u8 bool: stage 2 returns to Go while the caller writes the id maps and takes uid 0 there
+	// (BecomeRoot); needs CLONE_NEWUSER, not with attrInit, attrMountProc or attrExec
+	attrRootInGo = 27
 )
 
 // Limits.

@@ -36,6 +36,7 @@ func TestProtocolMatchesC(t *testing.T) {
 		"attrInitReap":       attrInitReap,
 		"attrMountProc":      attrMountProc,
 		"attrExec":           attrExec,
+		"attrRootInGo":       attrRootInGo,
 		"maxStageName":       maxStageName,
 		"maxNamespacePath":   maxNamespacePath,
 		"maxHostname":        maxHostname,

@@ -42,6 +42,12 @@ type Config struct {
 	// Exec: stage 2 does not return to Go; it reads an exec message (EncodeExec) on ExecFD, which the
 	// caller writes once Start returns, and becomes its command from C (see Exec).
 	Exec bool
+	// RootInGo (with CLONE_NEWUSER in Unshare; not with Init, MountProc or Exec) has stage 2 start
+	// its Go runtime while writeMaps runs, instead of after: its first Go code is not yet uid 0,
+	// and must call BecomeRoot once it knows the maps are written, which it does when the caller
+	// tells it after Start returned (Start returns after writeMaps). Until then it may only wait:
+	// it has every capability of its user namespace, but no uid or gid in it.
+	RootInGo bool
 	// Debug, when not nil, has the stages log each step; it gets each line ("nsexec stage-1:
 	// unshared mnt"), from another goroutine, before Start returns.
 	Debug func(msg string)
@@ -283,11 +289,13 @@ func startStages(cmd *exec.Cmd, msg []byte, writeMaps func(pid int) error, debug
 		}
 	}
 	stageErrs := <-logs
+	// A stage's own error first: with RootInGo, a stage that failed while the maps were written
+	// makes them fail too (stage 0 kills stage 1, whose maps they are).
 	switch {
-	case res.mapsErr != nil:
-		return nil, res.mapsErr
 	case len(stageErrs) > 0:
 		return nil, stageErrs[0]
+	case res.mapsErr != nil:
+		return nil, res.mapsErr
 	case res.err != nil:
 		return nil, res.err
 	case waitErr != nil:
@@ -318,6 +326,9 @@ func (cfg Config) encode(haveWriteMaps bool) ([]byte, error) {
 	if cfg.Init < InitNone || cfg.Init > InitReap {
 		return nil, fmt.Errorf("nsenter: unknown Init mode %d", cfg.Init)
 	}
+	if cfg.RootInGo && (!newUser || cfg.Init != InitNone || cfg.MountProc || cfg.Exec) {
+		return nil, errors.New("nsenter: RootInGo needs CLONE_NEWUSER in Unshare, and neither Init, MountProc nor Exec")
+	}
 	b := bootstrap{
 		CloneFlags: uint32(cfg.Unshare),
 		Join:       append([]Namespace(nil), cfg.Join...),
@@ -332,6 +343,7 @@ func (cfg Config) encode(haveWriteMaps bool) ([]byte, error) {
 		InitReap:       cfg.Init == InitReap,
 		MountProc:      cfg.MountProc,
 		Exec:           cfg.Exec,
+		RootInGo:       cfg.RootInGo,
 	}
 	msg, err := b.encode()
 	if err != nil {

@@ -275,7 +275,9 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 	// The child watches the pipe from the parent instead of a parent-death signal: that would fire
 	// when the parent's forking thread exits, possibly before the others, and could not be told
 	// from a SIGTERM sent to the parent and relayed.
-	nscfg := nsenter.Config{Unshare: unix.CLONE_NEWUSER | unix.CLONE_NEWNS, Name: "rkexec:child", ClearParentDeathSignal: true}
+	// RootInGo: the child's Go runtime starts while the maps are written; it takes uid 0 when it
+	// gets ParentHello, which is sent after Start returned.
+	nscfg := nsenter.Config{Unshare: unix.CLONE_NEWUSER | unix.CLONE_NEWNS, Name: "rkexec:child", ClearParentDeathSignal: true, RootInGo: true}
 	if opt.EvacuateCgroup2 != "" {
 		// The child's own cgroup namespace, rooted where rkexec starts, before the evacuation moves
 		// everything one level down (as RootlessKit's child): the init shares it.
