@@ -4,9 +4,10 @@
 test:
 	./scripts/test.sh
 
-# bin/rootlesskit and bin/rootlesskit-docker-proxy: the same binary under RootlessKit's names.
+# bin/rkexec, statically linked (scripts/build.sh says why and what it needs); bin/rootlesskit and
+# bin/rootlesskit-docker-proxy: the same binary under RootlessKit's names.
 build:
-	go build -o bin/rkexec ./cmd/rkexec
+	./scripts/build.sh bin/rkexec
 	ln -sf rkexec bin/rootlesskit
 	ln -sf rkexec bin/rootlesskit-docker-proxy
 

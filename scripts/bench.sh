@@ -82,7 +82,7 @@ if [[ $(id -u) -eq 0 ]]; then chown -R "$RKEXEC_TEST_USER:" "$H"; fi
 chmod 700 "$H/xdg"
 
 echo "bench.sh: building rkexec, the bench tools and RootlessKit $ROOTLESSKIT_VERSION" >&2
-go build -o "$B/rkexec" ./cmd/rkexec
+./scripts/build.sh "$B/rkexec"
 for t in connbench burst memtree reap benchreport; do go build -o "$B/$t" "./scripts/$t"; done
 GOBIN="$B" go install "github.com/rootless-containers/rootlesskit/v2/cmd/rootlesskit@$ROOTLESSKIT_VERSION"
 chmod 755 "$B"/*

@@ -16,7 +16,8 @@ readonly TEST_USER2=$RKEXEC_TEST_USER_NOSUBID # has none: the single-mapping (Te
 readonly RANGE_START=100000      # preferred first subordinate id of TEST_USER
 readonly RANGE_COUNT=65536
 readonly SYSCTL_FILE=/etc/sysctl.d/99-rkexec-test.conf
-# uidmap: newuidmap, newgidmap, getsubids. gcc and libc6-dev: cgo (pkg/nsenter) and go test -race.
+# uidmap: newuidmap, newgidmap, getsubids. gcc and libc6-dev: cgo (pkg/nsenter), go test -race, and
+# libc.a for the static binary the tests run (scripts/build.sh).
 # git: go build stamps VCS information in a checkout. ca-certificates: the Go module proxy over https.
 # hyperfine and iperf3: make bench (iperf3's debconf question, start a daemon, is answered no by
 # DEBIAN_FRONTEND=noninteractive: no iperf3 server is left running).

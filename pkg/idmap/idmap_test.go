@@ -3,6 +3,7 @@ package idmap
 import (
 	"errors"
 	"os"
+	"os/user"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -203,5 +204,36 @@ func TestSingleMappingSuggestsAFreeRange(t *testing.T) {
 	}
 	if !strings.Contains(plan.Warning, `"alice:301000:65536"`) {
 		t.Fatalf("warning %q does not suggest the first free range, alice:301000:65536", plan.Warning)
+	}
+}
+
+// TestUserNameFallsBackToGetent: a user that os/user cannot find (not in /etc/passwd, the only source
+// of the static build's pure-Go lookup) is looked up through NSS with getent; no name at all leaves
+// the number, which CurrentCaller keeps.
+func TestUserNameFallsBackToGetent(t *testing.T) {
+	dir := t.TempDir()
+	getent := filepath.Join(dir, "getent")
+	script := "#!/bin/sh\n[ \"$1 $2\" = \"passwd 4242\" ] && echo 'ldapuser:*:4242:4242:LDAP User:/home/ldapuser:/bin/sh' && exit 0\nexit 2\n"
+	if err := os.WriteFile(getent, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	unknown := func(uid string) (*user.User, error) { return nil, user.UnknownUserIdError(4242) }
+	known := func(uid string) (*user.User, error) { return &user.User{Uid: uid, Username: "alice"}, nil }
+	for _, tc := range []struct {
+		uid      string
+		lookupID func(string) (*user.User, error)
+		getent   string
+		want     string
+		ok       bool
+	}{
+		{"4242", known, getent, "alice", true},
+		{"4242", unknown, getent, "ldapuser", true},
+		{"4343", unknown, getent, "", false},
+		{"4242", unknown, filepath.Join(dir, "missing"), "", false},
+	} {
+		name, ok := userName(tc.uid, tc.lookupID, tc.getent)
+		if name != tc.want || ok != tc.ok {
+			t.Errorf("userName(%s) with getent %s = %q, %v; want %q, %v", tc.uid, tc.getent, name, ok, tc.want, tc.ok)
+		}
 	}
 }

@@ -64,10 +64,25 @@ type Caller struct {
 // named by its number, which numeric subuid lines match.
 func CurrentCaller() Caller {
 	c := Caller{UID: os.Geteuid(), GID: os.Getegid(), Name: strconv.Itoa(os.Geteuid())}
-	if u, err := user.LookupId(c.Name); err == nil {
-		c.Name = u.Username
+	if name, ok := userName(c.Name, user.LookupId, "getent"); ok {
+		c.Name = name
 	}
 	return c
+}
+
+// userName finds the name of uid through lookupID (os/user: in the static build rkexec ships, the
+// pure-Go /etc/passwd reader, as a static binary cannot load glibc's NSS modules), then through NSS
+// with getent(1), for users of other sources (LDAP, SSSD) whose subuid lines name them.
+func userName(uid string, lookupID func(string) (*user.User, error), getent string) (string, bool) {
+	if u, err := lookupID(uid); err == nil {
+		return u.Username, true
+	}
+	out, err := exec.Command(getent, "passwd", uid).Output()
+	if err != nil {
+		return "", false
+	}
+	name, _, ok := strings.Cut(string(out), ":")
+	return name, ok && name != ""
 }
 
 // Lookup is what MakePlan needs from the host; tests replace it.
