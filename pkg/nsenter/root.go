@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // BecomeRoot is what stage 2 does in C without Config.RootInGo, for the Go code of a stage 2
@@ -14,18 +16,27 @@ import (
 // that needs an id in the namespace. It changes every thread of the process (package syscall's
 // set*id do), so it needs no locked thread.
 //
-// setgroups failing with EPERM is accepted, as in C: the namespace denies it (a single mapping
-// whose creator wrote "deny" to /proc/self/setgroups), and the groups stay those the process came
-// with, as for every process in such a namespace.
+// Each change is a round of signals to every thread (glibc's set*id under cgo), 0.1-0.2 ms, so a
+// change that would change nothing is skipped: the caller's ids are usually the ones the maps send
+// to 0, which the process has then already. setgroups failing with EPERM is accepted, as in C: the
+// namespace denies it (a single mapping whose creator wrote "deny" to /proc/self/setgroups), and the
+// groups stay those the process came with, as for every process in such a namespace.
 func BecomeRoot() error {
-	if err := syscall.Setgroups([]int{}); err != nil && !errors.Is(err, syscall.EPERM) {
-		return fmt.Errorf("dropping the supplementary groups in the new user namespace: %w", err)
+	groups, err := syscall.Getgroups()
+	if err != nil || len(groups) > 0 {
+		if err := syscall.Setgroups([]int{}); err != nil && !errors.Is(err, syscall.EPERM) {
+			return fmt.Errorf("dropping the supplementary groups in the new user namespace: %w", err)
+		}
 	}
-	if err := syscall.Setresgid(0, 0, 0); err != nil {
-		return fmt.Errorf("taking gid 0 in the new user namespace (are its id maps written?): %w", err)
+	if r, e, s := unix.Getresgid(); r != 0 || e != 0 || s != 0 {
+		if err := syscall.Setresgid(0, 0, 0); err != nil {
+			return fmt.Errorf("taking gid 0 in the new user namespace (are its id maps written?): %w", err)
+		}
 	}
-	if err := syscall.Setresuid(0, 0, 0); err != nil {
-		return fmt.Errorf("taking uid 0 in the new user namespace (are its id maps written?): %w", err)
+	if r, e, s := unix.Getresuid(); r != 0 || e != 0 || s != 0 {
+		if err := syscall.Setresuid(0, 0, 0); err != nil {
+			return fmt.Errorf("taking uid 0 in the new user namespace (are its id maps written?): %w", err)
+		}
 	}
 	return nil
 }
