@@ -92,6 +92,9 @@ func Acquire(path string, owned bool) (*Dir, error) {
 	}
 	d.lock = f
 	d.Created = made || owned
+	if made {
+		return d, nil // new and locked: nothing stale in it
+	}
 	// Files of a killed rkexec that used this directory before.
 	for _, name := range ownFiles() {
 		if err := unlinkAt(d.dir, name); err != nil {
