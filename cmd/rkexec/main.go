@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	"github.com/sirupsen/logrus"
 	"golang.org/x/sys/unix"
@@ -50,6 +51,14 @@ const (
 	envListenPID      = "LISTEN_PID" // systemd socket activation
 	envListenFDs      = "LISTEN_FDS" // systemd socket activation
 )
+
+// init keeps the child's main goroutine on the process's main thread until the child has taken uid
+// 0 there (nsenter.BecomeRoot, which child.Run calls and then unlocks).
+func init() {
+	if os.Getenv(roleEnvKey) == roleChild {
+		runtime.LockOSThread()
+	}
+}
 
 func main() {
 	started := monotonicNow()

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -87,7 +88,10 @@ func Run(opt Opt) int {
 	// The parent sends ParentHello once nsenter.Start returned, with the id maps written: until
 	// now this process had no uid in its namespace (nsenter.Config.RootInGo, which let its Go
 	// runtime start while they were written).
-	if err := nsenter.BecomeRoot(); err != nil {
+	// On the main thread, where the binary's init locked this goroutine for it.
+	err = nsenter.BecomeRoot()
+	runtime.UnlockOSThread()
+	if err != nil {
 		return c.lost("user namespace", err)
 	}
 	c.cfg = *hello.Child

@@ -293,8 +293,8 @@ int rkx_parse_bootstrap(const uint8_t *buf, size_t len, struct rkx_bootstrap *ou
 		return fail(err, errlen, "init-reap needs init");
 	if (out->mount_proc && !(out->clone_flags & CLONE_NEWNS))
 		return fail(err, errlen, "mount-proc needs CLONE_NEWNS in the clone flags");
-	if (out->root_in_go && !(out->clone_flags & CLONE_NEWUSER))
-		return fail(err, errlen, "root-in-go needs CLONE_NEWUSER in the clone flags");
+	if (out->root_in_go && (!(out->clone_flags & CLONE_NEWUSER) || (out->clone_flags & CLONE_NEWNET)))
+		return fail(err, errlen, "root-in-go needs CLONE_NEWUSER and no CLONE_NEWNET in the clone flags");
 	if (out->root_in_go && (out->init || out->mount_proc || out->exec))
 		return fail(err, errlen, "root-in-go cannot be combined with init, mount-proc or exec");
 	sort_joins(out);

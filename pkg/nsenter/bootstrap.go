@@ -101,8 +101,8 @@ func (b *bootstrap) validate() error {
 	if b.MountProc && b.CloneFlags&nsTypes()[1].flag == 0 {
 		return bootstrapErr("mount-proc needs CLONE_NEWNS in the clone flags")
 	}
-	if b.RootInGo && b.CloneFlags&nsTypes()[0].flag == 0 {
-		return bootstrapErr("root-in-go needs CLONE_NEWUSER in the clone flags")
+	if b.RootInGo && (b.CloneFlags&nsTypes()[0].flag == 0 || b.CloneFlags&nsTypes()[2].flag != 0) {
+		return bootstrapErr("root-in-go needs CLONE_NEWUSER and no CLONE_NEWNET in the clone flags")
 	}
 	if b.RootInGo && (b.Init || b.MountProc || b.Exec) {
 		return bootstrapErr("root-in-go cannot be combined with init, mount-proc or exec")

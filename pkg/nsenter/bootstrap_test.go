@@ -132,6 +132,8 @@ func TestBootstrapRejects(t *testing.T) {
 		"setsid twice":       message(attr(attrSetsid, 0), attr(attrSetsid, 0)),
 		"debug twice":        message(attr(attrDebug, 0), attr(attrDebug, 0)),
 		"root-in-go no user": message(attr(attrRootInGo, 1)),
+		"root-in-go + net": message(attr(attrCloneFlags, u32(unix.CLONE_NEWUSER|unix.CLONE_NEWNET)...), attr(attrMapsByGo, 1),
+			attr(attrRootInGo, 1)),
 		"root-in-go + init": message(attr(attrCloneFlags, u32(unix.CLONE_NEWUSER)...), attr(attrMapsByGo, 1),
 			attr(attrRootInGo, 1), attr(attrInit, 1)),
 		"root-in-go twice": message(attr(attrCloneFlags, u32(unix.CLONE_NEWUSER)...), attr(attrMapsByGo, 1),

@@ -99,8 +99,9 @@
 // outside the sandbox (its memory owned by the caller's user namespace),
 // that closes all of it to the sandbox. The one exception is stage 1 while
 // the caller writes the id maps of the user namespace stage 1 just created
-// (the caller must open its /proc files), when nothing else runs in that
-// namespace. A side effect: the caller cannot open /proc/<stage 2>/ns either,
+// (the caller must open its /proc files), when nothing of the sandbox runs in
+// that namespace (with Config.RootInGo stage 2 does: our own Go code, made
+// non-dumpable first, waiting for its word). A side effect: the caller cannot open /proc/<stage 2>/ns either,
 // so it joins a sandbox through another of its processes.
 //
 // pidfd_open and close_range may be missing (old kernels) or refused by a

@@ -73,7 +73,9 @@ type report struct {
 	MarkerCloexec         bool
 	Dumpable              int
 	StageAfterUnsetIsGone bool
-	MainPdeathsig         int // the main thread's parent-death signal as the runtime started
+	MainPdeathsig         int      // the main thread's parent-death signal as the runtime started
+	OffMainBecomeRoot     string   // BecomeRoot's error on another thread than the main one
+	TaskGroups            []string // the Groups line of each thread's status
 }
 
 // mainPdeathsig is the parent-death signal of the main thread when the Go runtime started: package
@@ -84,7 +86,15 @@ var mainPdeathsig = func() int {
 	return int(sig)
 }()
 
+// init keeps stage 2's main goroutine on the main thread, for BecomeRoot (as cmd/rkexec does).
+func init() {
+	if IsStage2() {
+		runtime.LockOSThread()
+	}
+}
+
 func stage2Main() int {
+	var offMain string
 	if os.Getenv("NSENTER_TEST_ROOT_IN_GO") == "1" {
 		// Started with Config.RootInGo: say which ids the runtime started with, then wait for the
 		// test's word that the maps are written before taking uid 0 and reporting.
@@ -93,13 +103,23 @@ func stage2Main() int {
 		if _, err := os.Stdin.Read(word[:]); err != nil {
 			return 101
 		}
+		// From another thread first (the main goroutine holds the main one): it must refuse.
+		done := make(chan error)
+		go func() {
+			runtime.LockOSThread()
+			done <- BecomeRoot()
+		}()
+		if err := <-done; err != nil {
+			offMain = err.Error()
+		}
 		if err := BecomeRoot(); err != nil {
 			fmt.Printf("BecomeRoot: %v\n", err)
 			return 102
 		}
 	}
 	r := report{
-		Pid: os.Getpid(), Ppid: os.Getppid(), Uid: os.Getuid(), Gid: os.Getgid(),
+		OffMainBecomeRoot: offMain,
+		Pid:               os.Getpid(), Ppid: os.Getppid(), Uid: os.Getuid(), Gid: os.Getgid(),
 		Euid: os.Geteuid(), Egid: os.Getegid(), NS: map[string]uint64{},
 		Stage: os.Getenv(EnvStage),
 	}
@@ -138,6 +158,15 @@ func stage2Main() int {
 		}
 	}
 	r.Dumpable, _ = unix.PrctlRetInt(unix.PR_GET_DUMPABLE, 0, 0, 0, 0)
+	tasks, _ := os.ReadDir("/proc/self/task")
+	for _, task := range tasks {
+		status, _ := os.ReadFile("/proc/self/task/" + task.Name() + "/status")
+		for _, line := range strings.Split(string(status), "\n") {
+			if strings.HasPrefix(line, "Groups:") {
+				r.TaskGroups = append(r.TaskGroups, strings.Join(strings.Fields(line), " "))
+			}
+		}
+	}
 	r.MainPdeathsig = mainPdeathsig
 	os.Unsetenv(EnvStage)
 	r.StageAfterUnsetIsGone = !IsStage2()

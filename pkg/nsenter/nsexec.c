@@ -886,11 +886,11 @@ static void stage2(void)
 	uint8_t go;
 	int clear_pdeathsig, init, init_reap, exec_in_c;
 
+	st.syncfd = st.sync2[1];
 	/* With root-in-go, spawned by a stage 1 made dumpable for the id
 	 * maps: not us, from the first instruction on. */
 	if (st.config.root_in_go)
 		set_dumpable(0);
-	st.syncfd = st.sync2[1];
 	close(st.sync1[1]);
 	set_name(st.config.stage2_name != NULL ? st.config.stage2_name : "rkexec:[2:INIT]");
 	arm_pdeathsig();
@@ -1005,7 +1005,8 @@ static void setup_stage0(const char *initpipe)
 	 * caller's user namespace), non-dumpable closes all of that to
 	 * whoever lacks CAP_SYS_PTRACE there. The one exception is stage 1
 	 * while the caller writes the id maps of the user namespace it just
-	 * created (create_userns), when nothing else runs in it.
+	 * created (create_userns), when nothing of the sandbox runs in it
+	 * (with root-in-go, stage 2 does: our own code, non-dumpable, waiting).
 	 */
 	set_dumpable(0);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, st.sync1) < 0)

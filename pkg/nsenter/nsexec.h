@@ -39,8 +39,8 @@
 #define RKX_ATTR_MOUNT_PROC  26	/* u8 bool: stage 2 mounts a fresh /proc (needs CLONE_NEWNS) */
 #define RKX_ATTR_EXEC        16	/* u8 bool: stage 2 execs an exec message in C (exec.c) */
 #define RKX_ATTR_ROOT_IN_GO  27	/* u8 bool: stage 2 returns to Go while the id maps are written;
-				 * Go takes uid 0 (needs CLONE_NEWUSER; not with init,
-				 * mount-proc or exec) */
+				 * Go takes uid 0 (needs CLONE_NEWUSER; not with CLONE_NEWNET,
+				 * init, mount-proc or exec) */
 
 /* Limits (protocol.go: maxNamespacePath, maxHostname, maxStageName). */
 #define RKX_MAX_NS_PATH  4095

@@ -486,6 +486,7 @@ func TestStartRejects(t *testing.T) {
 		"buffer stdout":      {cfg: Config{}, stdout: &bytes.Buffer{}},
 		"root in go no user": {cfg: Config{Unshare: unix.CLONE_NEWNS, RootInGo: true}},
 		"root in go, init":   {cfg: Config{Unshare: unix.CLONE_NEWUSER, RootInGo: true, Init: InitExec}, writeMaps: writeSingleMap},
+		"root in go, net":    {cfg: Config{Unshare: unix.CLONE_NEWUSER | unix.CLONE_NEWNET, RootInGo: true}, writeMaps: writeSingleMap},
 	} {
 		t.Run(name, func(t *testing.T) {
 			cmd := exec.Command(selfExe(t))
@@ -839,13 +840,48 @@ func TestDebugLog(t *testing.T) {
 }
 
 // TestRootInGo: with Config.RootInGo, stage 2's Go code runs while writeMaps does, before the maps
-// exist (it has no uid in the new namespace yet), and BecomeRoot then gives it uid and gid 0.
+// exist (it has no uid in the new namespace yet), and BecomeRoot then gives it uid and gid 0 and,
+// where the namespace allows setgroups, drops the supplementary groups on every thread; called on
+// another thread than the main one, it refuses.
 func TestRootInGo(t *testing.T) {
+	t.Run("single mapping", func(t *testing.T) {
+		rep := startRootInGo(t, nil, writeSingleMap)
+		if rep.Setgroups != "deny" {
+			t.Errorf("setgroups %q, want deny", rep.Setgroups)
+		}
+	})
+	t.Run("groups dropped on every thread", func(t *testing.T) {
+		prereq(t, privileged(), "root, to give stage 2 supplementary groups and a namespace that allows setgroups")
+		attr := &syscall.SysProcAttr{Credential: &syscall.Credential{Groups: []uint32{10, 20}}}
+		rep := startRootInGo(t, attr, func(pid int) error {
+			for _, f := range []string{"uid_map", "gid_map"} {
+				if err := os.WriteFile(fmt.Sprintf("/proc/%d/%s", pid, f), []byte("0 0 65536\n"), 0); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if len(rep.TaskGroups) < 2 {
+			t.Fatalf("stage 2 has threads %v: want the main one and the runtime's", rep.TaskGroups)
+		}
+		for i, g := range rep.TaskGroups {
+			if g != "Groups:" {
+				t.Errorf("thread %d of stage 2 kept %q after BecomeRoot", i, g)
+			}
+		}
+	})
+}
+
+// startRootInGo starts stage 2 with RootInGo, checks it runs before writeMaps writes its maps,
+// without ids, then lets it call BecomeRoot and returns its report.
+func startRootInGo(t *testing.T, attr *syscall.SysProcAttr, write func(pid int) error) report {
+	t.Helper()
 	outR, outW := testenv.Pipe(t)
 	inR, inW := testenv.Pipe(t)
 	cmd := exec.Command(selfExe(t))
 	cmd.Env = append(os.Environ(), "NSENTER_TEST_ROOT_IN_GO=1", "NSENTER_TEST_HOLD=1")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, os.Stderr
+	cmd.SysProcAttr = attr
 	stdout := bufio.NewReader(outR)
 	lines := make(chan string, 1)
 	var early string
@@ -860,7 +896,7 @@ func TestRootInGo(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			return errors.New("stage 2 said nothing before its id maps were written")
 		}
-		return writeSingleMap(pid)
+		return write(pid)
 	}
 	p, err := Start(cmd, Config{Unshare: unix.CLONE_NEWUSER | unix.CLONE_NEWNS, RootInGo: true}, writeMaps)
 	outW.Close()
@@ -887,6 +923,9 @@ func TestRootInGo(t *testing.T) {
 	if rep.Uid != 0 || rep.Gid != 0 || rep.Euid != 0 || rep.Egid != 0 {
 		t.Errorf("after BecomeRoot stage 2 is uid %d gid %d euid %d egid %d, want 0", rep.Uid, rep.Gid, rep.Euid, rep.Egid)
 	}
+	if !strings.Contains(rep.OffMainBecomeRoot, "not on the main thread") {
+		t.Errorf("BecomeRoot on another thread: error %q, want one naming the main thread", rep.OffMainBecomeRoot)
+	}
 	if rep.Dumpable != 0 {
 		t.Errorf("stage 2 is dumpable (%d): it was spawned by a stage 1 made dumpable for its maps", rep.Dumpable)
 	}
@@ -897,6 +936,7 @@ func TestRootInGo(t *testing.T) {
 	if st, err := p.Wait(); err != nil || !st.Success() {
 		t.Errorf("stage 2: %v %v", st, err)
 	}
+	return rep
 }
 
 // TestRootInGoWriteMapsFails: stage 2 already runs Go code when writeMaps fails; Start still returns

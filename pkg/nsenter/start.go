@@ -47,6 +47,10 @@ type Config struct {
 	// and must call BecomeRoot once it knows the maps are written, which it does when the caller
 	// tells it after Start returned (Start returns after writeMaps). Until then it may only wait:
 	// it has every capability of its user namespace, but no uid or gid in it.
+	//
+	// The other namespaces are then created before the maps are written, so not a network
+	// namespace (CLONE_NEWNET is refused): its loopback device, made with it, would get the
+	// unmapped owner in sysfs, where root of the namespace could not write its attributes.
 	RootInGo bool
 	// Debug, when not nil, has the stages log each step; it gets each line ("nsexec stage-1:
 	// unshared mnt"), from another goroutine, before Start returns.
@@ -326,8 +330,8 @@ func (cfg Config) encode(haveWriteMaps bool) ([]byte, error) {
 	if cfg.Init < InitNone || cfg.Init > InitReap {
 		return nil, fmt.Errorf("nsenter: unknown Init mode %d", cfg.Init)
 	}
-	if cfg.RootInGo && (!newUser || cfg.Init != InitNone || cfg.MountProc || cfg.Exec) {
-		return nil, errors.New("nsenter: RootInGo needs CLONE_NEWUSER in Unshare, and neither Init, MountProc nor Exec")
+	if cfg.RootInGo && (!newUser || cfg.Unshare&unix.CLONE_NEWNET != 0 || cfg.Init != InitNone || cfg.MountProc || cfg.Exec) {
+		return nil, errors.New("nsenter: RootInGo needs CLONE_NEWUSER in Unshare and no CLONE_NEWNET, and neither Init, MountProc nor Exec")
 	}
 	b := bootstrap{
 		CloneFlags: uint32(cfg.Unshare),

@@ -262,7 +262,8 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 	var mapsErr error
 	var userNS *os.File
 	writeMaps := func(pid int) error {
-		// Stage 1 has just created the user namespace and runs nothing else: pin it now, by fd.
+		// Stage 1 has just created the user namespace, where nothing of the sandbox runs yet (stage
+		// 2, the child, waits for ParentHello): pin it now, by fd.
 		fd, err := proc.OpenNamespace(pid, "user")
 		if err != nil {
 			mapsErr = fmt.Errorf("opening the new user namespace of process %d: %w", pid, err)
@@ -275,9 +276,7 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 	// The child watches the pipe from the parent instead of a parent-death signal: that would fire
 	// when the parent's forking thread exits, possibly before the others, and could not be told
 	// from a SIGTERM sent to the parent and relayed.
-	// RootInGo: the child's Go runtime starts while the maps are written; it takes uid 0 when it
-	// gets ParentHello, which is sent after Start returned.
-	nscfg := nsenter.Config{Unshare: unix.CLONE_NEWUSER | unix.CLONE_NEWNS, Name: "rkexec:child", ClearParentDeathSignal: true, RootInGo: true}
+	nscfg := nsenter.Config{Unshare: unix.CLONE_NEWUSER | unix.CLONE_NEWNS, Name: "rkexec:child", ClearParentDeathSignal: true}
 	if opt.EvacuateCgroup2 != "" {
 		// The child's own cgroup namespace, rooted where rkexec starts, before the evacuation moves
 		// everything one level down (as RootlessKit's child): the init shares it.
@@ -302,6 +301,9 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 		cfg.NetNSFD = nw.netnsFD
 		cfg.Tap = nw.tap()
 	}
+	// The child's Go runtime starts while the maps are written, and it takes uid 0 on ParentHello,
+	// sent after Start returned; not with a network namespace of its own (see RootInGo).
+	nscfg.RootInGo = nscfg.Unshare&unix.CLONE_NEWNET == 0
 	p, err := nsenter.Start(cmd, nscfg, writeMaps)
 	nw.childStarted()
 	if err == nil && userNS == nil {
@@ -317,7 +319,10 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 		if userNS != nil {
 			userNS.Close()
 		}
-		if mapsErr != nil {
+		// A stage's own error first: one that failed while the maps were written (its unshare
+		// refused) makes them fail too, as stage 0 then kills stage 1, whose maps they are.
+		var stageErr *nsenter.StageError
+		if mapsErr != nil && !errors.As(err, &stageErr) {
 			return nil, &Error{Code: 125, Step: "id maps", Err: mapsErr}
 		}
 		return nil, diagnoseCloneError(err, readSysctl)
