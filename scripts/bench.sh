@@ -161,6 +161,8 @@ for ((r = 1; r <= ROUNDS; r++)); do
 	hf "$O/start.$r.json" \
 		-n 'unshare -Ur true' 'unshare -Ur true' \
 		-n 'unshare --map-root-user --map-auto true' 'unshare --map-root-user --map-auto true' \
+		-n 'rkexec --version' "$R --version" \
+		-n 'rootlesskit --version' "$K --version" \
 		-n 'rkexec -- true' "$R -- true" \
 		-n 'rootlesskit true' "$K1 true" \
 		-n 'unshare --map-root-user --map-auto --pid --fork --mount-proc true' 'unshare --map-root-user --map-auto --pid --fork --mount-proc true' \
