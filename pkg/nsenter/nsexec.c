@@ -682,6 +682,22 @@ static void relay_usermap_request(void)
 	await_usermap_reply();
 }
 
+/* expect_from reads the next message of a stage: want, or its error (which
+ * it logged: stage 0 then fails), or anything else, which is a bug. */
+static void expect_from(int fd, uint8_t want, const char *stage, const char *eof)
+{
+	char what[32];
+	uint8_t msg;
+
+	snprintf(what, sizeof(what), "from %s", stage);
+	if (recv_byte(fd, &msg, what) == 0)
+		bailx("%s %s", stage, eof);
+	if (msg == SYNC_ERROR)
+		stage0_fail();
+	if (msg != want)
+		bailx("unexpected message %#x from %s", msg, stage);
+}
+
 __attribute__((noreturn))
 static void stage0(void)
 {
@@ -726,12 +742,7 @@ static void stage0(void)
 			bailx("unexpected message %#x from stage-1", msg);
 		}
 	}
-	if (recv_byte(st.sync2[0], &msg, "from stage-2") == 0)
-		bailx("stage-2 exited before it was ready");
-	if (msg == SYNC_ERROR)
-		stage0_fail();	/* stage 2 logged it */
-	if (msg != SYNC_STAGE2_READY)
-		bailx("unexpected message %#x from stage-2", msg);
+	expect_from(st.sync2[0], SYNC_STAGE2_READY, "stage-2", "exited before it was ready");
 	/* Stage 2 armed its parent-death signal before "ready": a caller alive
 	 * now will kill it by dying (what caller_alive() in stage 2 cannot
 	 * tell without a pidfd, in another pid namespace). */
@@ -748,12 +759,7 @@ static void stage0(void)
 		 * maps; the caller tells it when they are (see RootInGo). */
 		await_usermap_reply();
 		debugf("the caller wrote the id maps of stage-1");
-		if (recv_byte(st.sync1[0], &msg, "from stage-1") == 0)
-			bailx("stage-1 exited without reporting");
-		if (msg == SYNC_ERROR)
-			stage0_fail();	/* stage 1 logged it */
-		if (msg != SYNC_STAGE1_DONE)
-			bailx("unexpected message %#x from stage-1", msg);
+		expect_from(st.sync1[0], SYNC_STAGE1_DONE, "stage-1", "exited without reporting");
 	}
 	_exit(0);
 }
