@@ -113,6 +113,36 @@ static int add_join(struct rkx_bootstrap *out, const char *spec, char *err, size
 	return 0;
 }
 
+/* parse_handoff reads "FD:TAP" (check_string passed): FD a decimal from 3 up,
+ * TAP an interface name (1 to 15 bytes, no '/', ':' or white space). Mirrors
+ * parseNetHandoff in bootstrap.go. */
+static int parse_handoff(const char *s, struct rkx_bootstrap *out, char *err, size_t errlen)
+{
+	const char *colon = strchr(s, ':');
+	long fd = 0;
+	size_t l;
+
+	if (colon == NULL || colon == s)
+		return fail(err, errlen, "net-handoff %s: want FD:TAP", s);
+	for (const char *c = s; c < colon; c++) {
+		if (*c < '0' || *c > '9' || fd > 1000000)
+			return fail(err, errlen, "net-handoff %s: bad fd", s);
+		fd = fd * 10 + (*c - '0');
+	}
+	if (fd < 3)
+		return fail(err, errlen, "net-handoff %s: fd below 3", s);
+	l = strlen(colon + 1);
+	if (l == 0 || l >= sizeof(out->handoff_tap))
+		return fail(err, errlen, "net-handoff %s: tap name of %zu bytes, want 1 to %zu", s, l,
+			    sizeof(out->handoff_tap) - 1);
+	for (const char *c = colon + 1; *c != '\0'; c++)
+		if (*c == '/' || *c == ':' || *c == ' ' || *c == '\t' || *c == '\n')
+			return fail(err, errlen, "net-handoff %s: bad tap name", s);
+	out->handoff_fd = (int)fd;
+	memcpy(out->handoff_tap, colon + 1, l + 1);
+	return 0;
+}
+
 /* sort_joins puts the namespaces in rkx_ns_order: user first and alone. */
 static void sort_joins(struct rkx_bootstrap *out)
 {
@@ -157,6 +187,8 @@ static const char *once_attr_name(uint16_t type)
 		return "exec";
 	case RKX_ATTR_ROOT_IN_GO:
 		return "root-in-go";
+	case RKX_ATTR_NET_HANDOFF:
+		return "net-handoff";
 	}
 	return NULL;
 }
@@ -168,6 +200,7 @@ int rkx_parse_bootstrap(const uint8_t *buf, size_t len, struct rkx_bootstrap *ou
 	size_t off;
 
 	memset(out, 0, sizeof(*out));
+	out->handoff_fd = -1;
 	if (len < RKX_BOOTSTRAP_HDR_LEN)
 		return fail(err, errlen, "message is %zu bytes, shorter than its header", len);
 	if (rkx_get_u32(buf) != len)
@@ -273,6 +306,11 @@ int rkx_parse_bootstrap(const uint8_t *buf, size_t len, struct rkx_bootstrap *ou
 			if (get_bool(p, plen, name, &out->root_in_go, err, errlen) < 0)
 				return -1;
 			break;
+		case RKX_ATTR_NET_HANDOFF:
+			if (check_string(p, plen, RKX_MAX_NET_HANDOFF, name, err, errlen) < 0 ||
+			    parse_handoff((const char *)p, out, err, errlen) < 0)
+				return -1;
+			break;
 		default:
 			return fail(err, errlen, "unknown attribute type %u at offset %zu", atype,
 				    off - padded);
@@ -295,6 +333,8 @@ int rkx_parse_bootstrap(const uint8_t *buf, size_t len, struct rkx_bootstrap *ou
 		return fail(err, errlen, "mount-proc needs CLONE_NEWNS in the clone flags");
 	if (out->root_in_go && (!(out->clone_flags & CLONE_NEWUSER) || (out->clone_flags & CLONE_NEWNET)))
 		return fail(err, errlen, "root-in-go needs CLONE_NEWUSER and no CLONE_NEWNET in the clone flags");
+	if (out->handoff_fd >= 0 && !(out->clone_flags & CLONE_NEWNET))
+		return fail(err, errlen, "net-handoff needs CLONE_NEWNET in the clone flags");
 	if (out->root_in_go && (out->init || out->mount_proc || out->exec))
 		return fail(err, errlen, "root-in-go cannot be combined with init, mount-proc or exec");
 	sort_joins(out);

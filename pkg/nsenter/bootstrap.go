@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -33,6 +34,10 @@ type bootstrap struct {
 	Exec bool
 	// RootInGo: stage 2 returns to Go while the id maps are written; Go takes uid 0.
 	RootInGo bool
+	// HandoffFD and HandoffTap: stage 2 creates the tap device HandoffTap and sends its network
+	// namespace on HandoffFD (0: none).
+	HandoffFD  int
+	HandoffTap string
 }
 
 var errBootstrap = errors.New("bootstrap")
@@ -103,6 +108,14 @@ func (b *bootstrap) validate() error {
 	}
 	if b.RootInGo && (b.CloneFlags&nsTypes()[0].flag == 0 || b.CloneFlags&nsTypes()[2].flag != 0) {
 		return bootstrapErr("root-in-go needs CLONE_NEWUSER and no CLONE_NEWNET in the clone flags")
+	}
+	if b.HandoffFD != 0 {
+		if _, _, err := parseNetHandoff(strconv.Itoa(b.HandoffFD) + ":" + b.HandoffTap); err != nil {
+			return err
+		}
+		if b.CloneFlags&nsTypes()[2].flag == 0 {
+			return bootstrapErr("net-handoff needs CLONE_NEWNET in the clone flags")
+		}
 	}
 	if b.RootInGo && (b.Init || b.MountProc || b.Exec) {
 		return bootstrapErr("root-in-go cannot be combined with init, mount-proc or exec")
@@ -179,6 +192,9 @@ func (b bootstrap) marshal() ([]byte, error) {
 	}
 	if b.RootInGo {
 		put(attrRootInGo, []byte{1})
+	}
+	if b.HandoffFD != 0 {
+		put(attrNetHandoff, append([]byte(strconv.Itoa(b.HandoffFD)+":"+b.HandoffTap), 0))
 	}
 	out := buf.Bytes()
 	if len(out) > bootstrapMaxLen {
@@ -305,6 +321,11 @@ func decodeBootstrap(msg []byte) (bootstrap, error) {
 			b.Exec, err = decodeBool(p, name)
 		case attrRootInGo:
 			b.RootInGo, err = decodeBool(p, name)
+		case attrNetHandoff:
+			var s string
+			if s, err = decodeString(p, maxNetHandoff, name); err == nil {
+				b.HandoffFD, b.HandoffTap, err = parseNetHandoff(s)
+			}
 		default:
 			return b, bootstrapErr("unknown attribute type %d at offset %d", atype, off-padded)
 		}
@@ -345,6 +366,8 @@ func onceAttrName(t uint16) string {
 		return "exec"
 	case attrRootInGo:
 		return "root-in-go"
+	case attrNetHandoff:
+		return "net-handoff"
 	}
 	return ""
 }
@@ -362,6 +385,31 @@ func decodeString(p []byte, max int, what string) (string, error) {
 		return "", bootstrapErr("%s: longer than %d bytes", what, max)
 	}
 	return string(p[:len(p)-1]), nil
+}
+
+// parseNetHandoff reads "FD:TAP": FD a decimal from 3 up, TAP an interface name (1 to 15 bytes, no
+// '/', ':' or white space). Mirrors parse_handoff in bootstrap.c.
+func parseNetHandoff(s string) (fd int, tap string, err error) {
+	digits, tap, ok := strings.Cut(s, ":")
+	if !ok || digits == "" {
+		return 0, "", bootstrapErr("net-handoff %s: want FD:TAP", s)
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' || fd > 1000000 {
+			return 0, "", bootstrapErr("net-handoff %s: bad fd", s)
+		}
+		fd = fd*10 + int(c-'0')
+	}
+	if fd < 3 {
+		return 0, "", bootstrapErr("net-handoff %s: fd below 3", s)
+	}
+	if len(tap) == 0 || len(tap) > 15 {
+		return 0, "", bootstrapErr("net-handoff %s: tap name of %d bytes, want 1 to 15", s, len(tap))
+	}
+	if strings.ContainsAny(tap, "/: \t\n") {
+		return 0, "", bootstrapErr("net-handoff %s: bad tap name", s)
+	}
+	return fd, tap, nil
 }
 
 func decodeBool(p []byte, what string) (bool, error) {

@@ -32,6 +32,7 @@ func sampleBootstraps() []bootstrap {
 		{Join: []Namespace{{"net", "/" + strings.Repeat("n", maxNamespacePath-1)}},
 			CloneFlags: unix.CLONE_NEWUSER | unix.CLONE_NEWPID, MapsByGo: true},
 		{CloneFlags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS, MapsByGo: true, RootInGo: true, ClearPdeathsig: true},
+		{CloneFlags: unix.CLONE_NEWUSER | unix.CLONE_NEWNS | unix.CLONE_NEWNET, MapsByGo: true, HandoffFD: 7, HandoffTap: "tap0"},
 	}
 }
 
@@ -132,6 +133,11 @@ func TestBootstrapRejects(t *testing.T) {
 		"setsid twice":       message(attr(attrSetsid, 0), attr(attrSetsid, 0)),
 		"debug twice":        message(attr(attrDebug, 0), attr(attrDebug, 0)),
 		"root-in-go no user": message(attr(attrRootInGo, 1)),
+		"handoff no net":     message(attr(attrNetHandoff, str("4:tap0")...)),
+		"handoff fd 2":       message(attr(attrCloneFlags, u32(unix.CLONE_NEWNET)...), attr(attrNetHandoff, str("2:tap0")...)),
+		"handoff no fd":      message(attr(attrCloneFlags, u32(unix.CLONE_NEWNET)...), attr(attrNetHandoff, str(":tap0")...)),
+		"handoff long tap":   message(attr(attrCloneFlags, u32(unix.CLONE_NEWNET)...), attr(attrNetHandoff, str("4:0123456789abcdef")...)),
+		"handoff slash":      message(attr(attrCloneFlags, u32(unix.CLONE_NEWNET)...), attr(attrNetHandoff, str("4:a/b")...)),
 		"root-in-go + net": message(attr(attrCloneFlags, u32(unix.CLONE_NEWUSER|unix.CLONE_NEWNET)...), attr(attrMapsByGo, 1),
 			attr(attrRootInGo, 1)),
 		"root-in-go + init": message(attr(attrCloneFlags, u32(unix.CLONE_NEWUSER)...), attr(attrMapsByGo, 1),

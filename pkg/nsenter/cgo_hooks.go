@@ -54,6 +54,9 @@ func cParseBootstrap(msg []byte) (bootstrap, error) {
 		Exec:           out.exec != 0,
 		RootInGo:       out.root_in_go != 0,
 	}
+	if out.handoff_fd >= 0 {
+		b.HandoffFD, b.HandoffTap = int(out.handoff_fd), C.GoString(&out.handoff_tap[0])
+	}
 	if out.hostname != nil {
 		b.Hostname = C.GoString(out.hostname)
 	}
@@ -96,6 +99,8 @@ func cProtocol() map[string]any {
 		"attrMountProc":      int(C.RKX_ATTR_MOUNT_PROC),
 		"attrExec":           int(C.RKX_ATTR_EXEC),
 		"attrRootInGo":       int(C.RKX_ATTR_ROOT_IN_GO),
+		"attrNetHandoff":     int(C.RKX_ATTR_NET_HANDOFF),
+		"maxNetHandoff":      int(C.RKX_MAX_NET_HANDOFF),
 		"maxStageName":       int(C.RKX_MAX_STAGE_NAME),
 		"maxNamespacePath":   int(C.RKX_MAX_NS_PATH),
 		"maxHostname":        int(C.RKX_MAX_HOSTNAME),

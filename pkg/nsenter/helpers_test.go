@@ -75,6 +75,7 @@ type report struct {
 	StageAfterUnsetIsGone bool
 	MainPdeathsig         int      // the main thread's parent-death signal as the runtime started
 	OffMainBecomeRoot     string   // BecomeRoot's error on another thread than the main one
+	Interfaces            []string // the network interfaces of its namespace (/proc/self/net/dev)
 	TaskGroups            []string // the Groups line of each thread's status
 }
 
@@ -158,6 +159,12 @@ func stage2Main() int {
 		}
 	}
 	r.Dumpable, _ = unix.PrctlRetInt(unix.PR_GET_DUMPABLE, 0, 0, 0, 0)
+	netdev, _ := os.ReadFile("/proc/self/net/dev")
+	for _, line := range strings.Split(string(netdev), "\n") {
+		if name, _, ok := strings.Cut(line, ":"); ok {
+			r.Interfaces = append(r.Interfaces, strings.TrimSpace(name))
+		}
+	}
 	tasks, _ := os.ReadDir("/proc/self/task")
 	for _, task := range tasks {
 		status, _ := os.ReadFile("/proc/self/task/" + task.Name() + "/status")
@@ -208,6 +215,7 @@ type startOpts struct {
 	exitCode  int
 	raw       []byte // a bootstrap message to send instead of cfg's
 	attr      *syscall.SysProcAttr
+	extra     []*os.File // ExtraFiles after the marker (fd 3): fd 4 and up
 }
 
 // startStage2 starts the test binary through Start and returns its process,
@@ -231,7 +239,7 @@ func startStage2(t *testing.T, cfg Config, o startOpts) (*run, error) {
 		cmd.Env = append(cmd.Env, "NSENTER_TEST_HOLD=1")
 	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = inR, outW, os.Stderr
-	cmd.ExtraFiles = []*os.File{marker}
+	cmd.ExtraFiles = append([]*os.File{marker}, o.extra...)
 	cmd.SysProcAttr = o.attr
 	var p *Process
 	if o.raw != nil {

@@ -59,6 +59,10 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <net/if.h>
+#include <linux/if_tun.h>
+
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -887,6 +891,53 @@ static void stage1(void)
 
 /* ---- stage 2 ------------------------------------------------------------ */
 
+/*
+ * net_handoff creates the persistent tap device of RKX_ATTR_NET_HANDOFF in
+ * this stage's new network namespace and sends the namespace (SCM_RIGHTS,
+ * the way package nsfd does) on the socket the caller holds the other end
+ * of: the caller starts slirp4netns on it while stage 2's Go runtime starts,
+ * instead of after. Paths are safe here: the mount namespace is a fresh copy
+ * of the caller's, in which nothing of the sandbox ran yet.
+ */
+static void net_handoff(void)
+{
+	static const char path[] = "/proc/self/ns/net";
+	struct ifreq ifr;
+	struct iovec iov = {.iov_base = (void *)path,.iov_len = sizeof(path) - 1 };
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct msghdr msg = {.msg_iov = &iov,.msg_iovlen = 1,.msg_control = ctl.buf,.msg_controllen = sizeof(ctl.buf) };
+	struct cmsghdr *c;
+	int tun, ns;
+
+	tun = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+	if (tun < 0)
+		bail("open /dev/net/tun (slirp4netns needs it: load the tun module, modprobe tun, and let users open it, chmod 0666 /dev/net/tun)");
+	memset(&ifr, 0, sizeof(ifr));
+	memcpy(ifr.ifr_name, st.config.handoff_tap, strlen(st.config.handoff_tap));
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+	if (ioctl(tun, TUNSETIFF, &ifr) < 0)
+		bail("create tap device %s", st.config.handoff_tap);
+	if (ioctl(tun, TUNSETPERSIST, 1) < 0)
+		bail("make tap device %s persistent", st.config.handoff_tap);
+	close(tun);
+	ns = open(path, O_RDONLY | O_CLOEXEC);
+	if (ns < 0)
+		bail("open %s", path);
+	memset(&ctl, 0, sizeof(ctl));
+	c = CMSG_FIRSTHDR(&msg);
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &ns, sizeof(int));
+	if (sendmsg(st.config.handoff_fd, &msg, MSG_NOSIGNAL) < 0)
+		bail("send the network namespace on fd %d", st.config.handoff_fd);
+	close(ns);
+	debugf("tap device %s created, network namespace sent on fd %d", st.config.handoff_tap, st.config.handoff_fd);
+}
+
 static void stage2(void)
 {
 	uint8_t go;
@@ -913,8 +964,10 @@ static void stage2(void)
 		arm_pdeathsig();
 		debugf("uid and gid 0 in the user namespace");
 	}
+	if (st.config.handoff_fd >= 0)
+		net_handoff();
 	if (st.config.mount_proc) {
-		/* The one path stage 2 uses (init.c): this mount namespace is a
+		/* A path stage 2 uses (init.c), as net_handoff: this mount namespace is a
 		 * copy of the caller's, in which nothing of the sandbox ran yet. */
 		const char *step = rkx_mount_proc();
 		if (step != NULL)

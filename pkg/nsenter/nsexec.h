@@ -42,10 +42,15 @@
 				 * Go takes uid 0 (needs CLONE_NEWUSER; not with CLONE_NEWNET,
 				 * init, mount-proc or exec) */
 
+#define RKX_ATTR_NET_HANDOFF 28	/* string "FD:TAP": stage 2 creates the persistent tap device
+				 * TAP and sends its network namespace on the socket FD
+				 * (needs CLONE_NEWNET) */
+
 /* Limits (protocol.go: maxNamespacePath, maxHostname, maxStageName). */
 #define RKX_MAX_NS_PATH  4095
 #define RKX_MAX_HOSTNAME 64
 #define RKX_MAX_STAGE_NAME 15
+#define RKX_MAX_NET_HANDOFF 32	/* "FD:TAP": a decimal fd, ':', an interface name of 15 bytes at most */
 
 /* Bytes the Go side sends on the init pipe (protocol.go: syncMapsDone, ...). */
 #define RKX_SYNC_MAPS_DONE   0x41
@@ -71,6 +76,8 @@ struct rkx_bootstrap {
 	int mount_proc;
 	int exec;		/* stage 2 calls rkx_exec_stage2() instead of returning */
 	int root_in_go;		/* stage 2 returns to Go before the id maps are written */
+	int handoff_fd;		/* RKX_ATTR_NET_HANDOFF's socket; -1 without one */
+	char handoff_tap[16];	/* ... and its tap device's name */
 	const char *hostname;	/* NULL when absent; points into the buffer */
 	const char *stage2_name;	/* NULL when absent; points into the buffer */
 	size_t njoin;

@@ -487,6 +487,8 @@ func TestStartRejects(t *testing.T) {
 		"root in go no user": {cfg: Config{Unshare: unix.CLONE_NEWNS, RootInGo: true}},
 		"root in go, init":   {cfg: Config{Unshare: unix.CLONE_NEWUSER, RootInGo: true, Init: InitExec}, writeMaps: writeSingleMap},
 		"root in go, net":    {cfg: Config{Unshare: unix.CLONE_NEWUSER | unix.CLONE_NEWNET, RootInGo: true}, writeMaps: writeSingleMap},
+		"handoff, no net":    {cfg: Config{Unshare: unix.CLONE_NEWNS, NetHandoff: &NetHandoff{FD: 4, Tap: "t"}}},
+		"handoff, bad tap":   {cfg: Config{Unshare: unix.CLONE_NEWNET, NetHandoff: &NetHandoff{FD: 4, Tap: "a/b"}}},
 	} {
 		t.Run(name, func(t *testing.T) {
 			cmd := exec.Command(selfExe(t))
@@ -950,4 +952,48 @@ func TestRootInGoWriteMapsFails(t *testing.T) {
 	if !errors.Is(err, boom) {
 		t.Fatalf("error %v, want one wrapping boom", err)
 	}
+}
+
+// TestNetHandoff: stage 2 creates the tap device in its new network namespace and has sent that
+// namespace on the socket by the time Start returns.
+func TestNetHandoff(t *testing.T) {
+	tun, err := os.OpenFile("/dev/net/tun", os.O_RDWR, 0)
+	prereq(t, err == nil, "/dev/net/tun (scripts/setup-test-env.sh lets users open it): %v", err)
+	tun.Close()
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours, theirs := os.NewFile(uintptr(fds[0]), "handoff"), os.NewFile(uintptr(fds[1]), "handoff-child")
+	defer ours.Close()
+	flags, writeMaps := creating(unix.CLONE_NEWNET)
+	cfg := Config{Unshare: flags, NetHandoff: &NetHandoff{FD: 4, Tap: "rkxtap0"}}
+	r, rep := mustStart(t, cfg, startOpts{writeMaps: writeMaps, extra: []*os.File{theirs}})
+	theirs.Close()
+	buf, oob := make([]byte, 64), make([]byte, unix.CmsgSpace(4))
+	n, oobn, _, _, err := unix.Recvmsg(int(ours.Fd()), buf, oob, unix.MSG_DONTWAIT)
+	if err != nil {
+		t.Fatalf("no network namespace waiting on the socket once Start returned: %v", err)
+	}
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("control messages %v, %v: want one", msgs, err)
+	}
+	got, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil || len(got) != 1 {
+		t.Fatalf("fds %v, %v: want one", got, err)
+	}
+	netns := os.NewFile(uintptr(got[0]), "netns")
+	defer netns.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(netns.Fd()), &st); err != nil {
+		t.Fatal(err)
+	}
+	if string(buf[:n]) != "/proc/self/ns/net" || st.Ino != rep.NS["net"] || st.Ino == nsInode(t, os.Getpid(), "net") {
+		t.Errorf("got %q, inode %d; want /proc/self/ns/net of stage 2's new network namespace, %d", buf[:n], st.Ino, rep.NS["net"])
+	}
+	if !slices.Contains(rep.Interfaces, "rkxtap0") {
+		t.Errorf("interfaces of stage 2's namespace %v: no rkxtap0", rep.Interfaces)
+	}
+	r.finish(t)
 }

@@ -53,6 +53,9 @@ const (
 	// u8 bool: stage 2 returns to Go while the caller writes the id maps and takes uid 0 there
 	// (BecomeRoot); needs CLONE_NEWUSER, not with attrInit, attrMountProc or attrExec
 	attrRootInGo = 27
+	// NUL-terminated "FD:TAP": stage 2 creates the persistent tap device TAP and sends its network
+	// namespace on the socket FD before it returns to Go; needs CLONE_NEWNET
+	attrNetHandoff = 28
 )
 
 // Limits.
@@ -60,6 +63,7 @@ const (
 	maxNamespacePath = 4095
 	maxHostname      = 64
 	maxStageName     = 15 // PR_SET_NAME keeps 15 bytes and a NUL
+	maxNetHandoff    = 32 // "FD:TAP"
 )
 
 // Bytes the Go side writes on the init pipe after writing the id maps.

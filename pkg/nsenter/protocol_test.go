@@ -37,6 +37,8 @@ func TestProtocolMatchesC(t *testing.T) {
 		"attrMountProc":      attrMountProc,
 		"attrExec":           attrExec,
 		"attrRootInGo":       attrRootInGo,
+		"attrNetHandoff":     attrNetHandoff,
+		"maxNetHandoff":      maxNetHandoff,
 		"maxStageName":       maxStageName,
 		"maxNamespacePath":   maxNamespacePath,
 		"maxHostname":        maxHostname,

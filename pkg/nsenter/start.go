@@ -52,9 +52,23 @@ type Config struct {
 	// namespace (CLONE_NEWNET is refused): its loopback device, made with it, would get the
 	// unmapped owner in sysfs, where root of the namespace could not write its attributes.
 	RootInGo bool
+	// NetHandoff (with CLONE_NEWNET in Unshare) has stage 2 create a tap device in its new network
+	// namespace and send the namespace to the caller before it returns to Go, so that the caller
+	// can start what serves the device (slirp4netns) while stage 2's Go code starts.
+	NetHandoff *NetHandoff
 	// Debug, when not nil, has the stages log each step; it gets each line ("nsexec stage-1:
 	// unshared mnt"), from another goroutine, before Start returns.
 	Debug func(msg string)
+}
+
+// NetHandoff names the tap device stage 2 creates (persistent, IFF_TAP|IFF_NO_PI, as package
+// netconf's CreateTap) and the socket in cmd.ExtraFiles (FD, 3 and up) on which it sends its network
+// namespace: one message, the path it opened ("/proc/self/ns/net") with the fd (SCM_RIGHTS), as
+// package nsfd's Recv reads it. Stage 2 sends it before it reports ready: once Start has returned,
+// the namespace is there to be read.
+type NetHandoff struct {
+	FD  int
+	Tap string
 }
 
 // InitMode is what stage 2 does with the program of Config.Init.
@@ -348,6 +362,12 @@ func (cfg Config) encode(haveWriteMaps bool) ([]byte, error) {
 		MountProc:      cfg.MountProc,
 		Exec:           cfg.Exec,
 		RootInGo:       cfg.RootInGo,
+	}
+	if h := cfg.NetHandoff; h != nil {
+		if cfg.Unshare&unix.CLONE_NEWNET == 0 || h.FD < 3 {
+			return nil, errors.New("nsenter: NetHandoff needs CLONE_NEWNET in Unshare and an FD from 3 up")
+		}
+		b.HandoffFD, b.HandoffTap = h.FD, h.Tap
 	}
 	msg, err := b.encode()
 	if err != nil {
