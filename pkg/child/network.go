@@ -33,6 +33,14 @@ func (c *child) shareNetNS() (wait func() error, err error) {
 		return func() error { return nil }, nil
 	}
 	sock := os.NewFile(uintptr(fd), "netns-socket")
+	if c.cfg.NetNSSent {
+		// nsexec's stage 2 created the tap device and sent the namespace already.
+		sock.Close()
+		done := make(chan error, 1)
+		go func() { done <- netconf.LoopbackUp() }()
+		c.netPrepared = true
+		return sync.OnceValue(func() error { return <-done }), nil
+	}
 	path, inNS := "/proc/self/ns/net", func(f func() error) error { return f() }
 	if c.detached != nil {
 		path, inNS = c.detached.Path(), c.detached.Do

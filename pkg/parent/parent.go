@@ -295,11 +295,17 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 			proc.Close()
 			return nil, &Error{Code: 125, Step: "network", Err: err}
 		}
-		if !opt.DetachNetNS {
-			nscfg.Unshare |= unix.CLONE_NEWNET
-		}
 		cfg.NetNSFD = nw.netnsFD
 		cfg.Tap = nw.tap()
+		if !opt.DetachNetNS {
+			nscfg.Unshare |= unix.CLONE_NEWNET
+			if cfg.Tap != "" {
+				// nsexec's stage 2 creates the tap device and sends the namespace before the
+				// child's Go runtime starts: slirp4netns starts meanwhile (below).
+				nscfg.NetHandoff = &nsenter.NetHandoff{FD: cfg.NetNSFD, Tap: cfg.Tap}
+				cfg.NetNSSent = true
+			}
+		}
 	}
 	// The child's Go runtime starts while the maps are written, and it takes uid 0 on ParentHello,
 	// sent after Start returned; not with a network namespace of its own (see RootInGo).
@@ -328,6 +334,13 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 		return nil, diagnoseCloneError(err, readSysctl)
 	}
 	opt.Log.Debugf("child started: pid %d, id maps written with %s", p.Stage2PID, opt.IDMaps.Method)
+	networkStart := func() error { return nw.start(userNS) }
+	if nscfg.NetHandoff != nil {
+		// The namespace is on the socket already: the network driver starts now, while the
+		// child's Go runtime does; the handshake reports how that went where it always did.
+		err := nw.start(userNS)
+		networkStart = func() error { return err }
+	}
 	s := &sandbox{opt: opt, dir: dir, child: p, proc: proc, userNS: userNS, net: nw}
 	s.hs = handshake{
 		cfg: cfg, toChild: parentW, fromChild: parentR,
@@ -338,7 +351,7 @@ func start(opt Opt, dir *statedir.Dir) (*sandbox, error) {
 		s.hs.evacuate = func() error { return evacuateCgroup2(opt.EvacuateCgroup2, opt.Log) }
 	}
 	if opt.Net != nil {
-		s.hs.networkStart = func() error { return nw.start(userNS) }
+		s.hs.networkStart = networkStart
 		s.hs.network = nw.configure
 		s.hs.ports = nw.publish
 	}

@@ -61,6 +61,9 @@ type ChildConfig struct {
 	// Tap is the tap device the child creates (persistent) before it sends the network namespace,
 	// for slirp4netns to attach to; empty for none.
 	Tap string `json:"tap,omitempty"`
+	// NetNSSent says nsexec's stage 2 has created the tap device and sent the network namespace on
+	// NetNSFD already (nsenter.Config.NetHandoff), before the child's Go runtime started.
+	NetNSSent bool `json:"netns_sent,omitempty"`
 	// DetachNetNS (--detach-netns) makes the network namespace a detached one, bind-mounted on
 	// <state-dir>/netns (package detachns), which the child sends on NetNSFD and configures; the
 	// target stays in the child's network namespace, the host's.
