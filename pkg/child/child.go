@@ -388,25 +388,22 @@ func (c *child) readInitExited() (sig int, coreDump bool) {
 }
 
 // startTarget starts the target as the child's own child.
+// startTarget starts the target as the child's own child, which the reaper waits for by pid: with
+// syscall.ForkExec rather than os/exec, which first checks, once per process, that pidfds work (a
+// clone of a child that exits, 0.15-0.35 ms here) before the target can start.
 func (c *child) startTarget(path string, env []string) (int, error) {
-	cmd := &exec.Cmd{
-		Path:   path,
-		Args:   c.cfg.Target,
-		Env:    env,
-		Stdin:  os.Stdin,
-		Stdout: os.Stdout,
-		Stderr: os.Stderr,
+	pid, err := syscall.ForkExec(path, c.cfg.Target, &syscall.ProcAttr{
+		Env: env,
+		// Fd puts each in blocking mode, as os/exec did.
+		Files: []uintptr{os.Stdin.Fd(), os.Stdout.Fd(), os.Stderr.Fd()},
 		// If the child dies without cleaning up, the target goes with it.
-		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
-	}
-	if err := cmd.Start(); err != nil {
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			err = command.ExecFailed(c.cfg.Target[0], pe.Err) // without os/exec's "fork/exec PATH"
-		}
+		Sys: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+	})
+	if err != nil {
+		err = command.ExecFailed(c.cfg.Target[0], err)
 		return 0, &exitError{code: command.CodeOf(err), err: err}
 	}
-	return cmd.Process.Pid, nil
+	return pid, nil
 }
 
 // initExe is the binary the init is executed from: it belongs to the sandbox's user namespace, whose

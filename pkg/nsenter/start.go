@@ -162,10 +162,10 @@ func IsStage2() bool { return os.Getenv(EnvStage) == "2" }
 // cmd.Stdin, Stdout and Stderr must be nil or *os.File: stage 2 is not the
 // process exec.Cmd waits for, so its copying goroutines would never end.
 // cmd.SysProcAttr must not create namespaces. Start appends two ExtraFiles
-// and two environment variables to cmd; cmd.Process and cmd.ProcessState
-// describe stage 0, which has exited when Start returns (with cfg.Exec,
-// cmd.Process stays nil). Wait for the final process with Process.Wait,
-// never with cmd.Wait.
+// and two environment variables to cmd; stage 0 is started without
+// os/exec, so cmd.Process and cmd.ProcessState stay nil (it has exited and
+// been reaped when Start returns). Wait for the final process with
+// Process.Wait, or for its pid with wait4.
 //
 // writeMaps is called with the pid of stage 1 when cfg.Unshare has
 // CLONE_NEWUSER, to write its /proc/<pid>/{setgroups,uid_map,gid_map}
@@ -182,23 +182,7 @@ func Start(cmd *exec.Cmd, cfg Config, writeMaps func(pid int) error) (*Process, 
 	if cfg.Init != InitNone && len(cmd.Args) < 3 {
 		return nil, errors.New("nsenter: Init needs cmd.Args with the program's path and its argv")
 	}
-	if cfg.Exec {
-		return startStages(cmd, msg, writeMaps, cfg.Debug, true)
-	}
 	return startWithBootstrap(cmd, msg, writeMaps, cfg.Debug)
-}
-
-// startWithBootstrap is Start with an encoded bootstrap message; debug gets the stages' debug lines.
-func startWithBootstrap(cmd *exec.Cmd, msg []byte, writeMaps func(pid int) error, debug func(string)) (*Process, error) {
-	return startStages(cmd, msg, writeMaps, debug, false)
-}
-
-// execStage0 starts stage 0 with cmd.Start; wait is cmd.Wait.
-func execStage0(cmd *exec.Cmd) (wait func() error, err error) {
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	return cmd.Wait, nil
 }
 
 // forkExecStage0 starts stage 0 with syscall.ForkExec rather than os.StartProcess, which would first
@@ -206,14 +190,17 @@ func execStage0(cmd *exec.Cmd) (wait func() error, err error) {
 // a pidfd. cmd.Process stays nil; wait reaps stage 0.
 func forkExecStage0(cmd *exec.Cmd) (wait func() error, err error) {
 	files := make([]uintptr, 0, 3+len(cmd.ExtraFiles))
+	var null *os.File // for the nil ones, as os/exec: read and written
 	for _, std := range []any{cmd.Stdin, cmd.Stdout, cmd.Stderr} {
 		f, _ := std.(*os.File) // checkCmd allows nil or an *os.File
 		if f == nil {
-			null, err := os.Open(os.DevNull)
-			if err != nil {
-				return nil, err
+			if null == nil {
+				var err error
+				if null, err = os.OpenFile(os.DevNull, os.O_RDWR, 0); err != nil {
+					return nil, err
+				}
+				defer null.Close()
 			}
-			defer null.Close()
 			f = null
 		}
 		files = append(files, f.Fd())
@@ -229,15 +216,12 @@ func forkExecStage0(cmd *exec.Cmd) (wait func() error, err error) {
 	return func() error { return reap(pid) }, nil
 }
 
-// startStages is Start with an encoded bootstrap message. With forExec (Config.Exec), stage 0 is
-// started by forkExecStage0 and the returned Process takes its handle of stage 2 when first used:
-// os.FindProcess, like os.StartProcess, first checks once per process that pidfds work by cloning a
-// child, which a caller that only waits for the pid with wait4 need not pay for.
-func startStages(cmd *exec.Cmd, msg []byte, writeMaps func(pid int) error, debug func(string), forExec bool) (*Process, error) {
-	start := execStage0
-	if forExec {
-		start = forkExecStage0
-	}
+// startWithBootstrap is Start with an encoded bootstrap message; debug gets the stages' debug lines.
+// Stage 0 is started by forkExecStage0, and the returned Process takes its handle of stage 2 when
+// first used: os.FindProcess, like os.StartProcess, first checks once per process that pidfds work
+// by cloning a child (0.15-0.35 ms here), which a start need not wait for, and a caller that only
+// waits for the pid with wait4 need not pay for at all.
+func startWithBootstrap(cmd *exec.Cmd, msg []byte, writeMaps func(pid int) error, debug func(string)) (*Process, error) {
 	if err := checkCmd(cmd); err != nil {
 		return nil, err
 	}
@@ -264,7 +248,7 @@ func startStages(cmd *exec.Cmd, msg []byte, writeMaps func(pid int) error, debug
 	cmd.Env = append(withoutNsexecEnv(env),
 		EnvInitPipe+"="+strconv.Itoa(fd),
 		EnvLogPipe+"="+strconv.Itoa(fd+1))
-	wait, startErr := start(cmd)
+	wait, startErr := forkExecStage0(cmd)
 	initChild.Close()
 	logW.Close()
 	if startErr != nil {
@@ -286,15 +270,9 @@ func startStages(cmd *exec.Cmd, msg []byte, writeMaps func(pid int) error, debug
 			res.err = fmt.Errorf("nsexec stage-1: %w", err)
 		} else {
 			res.stage1 = 0 // reaped
-			var proc *os.Process
-			if !forExec {
-				proc, err = os.FindProcess(res.stage2)
-			}
-			if err == nil {
-				<-logs // empty: every stage closed the log without an error
-				return &Process{Stage1PID: stage1, Stage2PID: res.stage2, proc: proc}, nil
-			}
-			res.err = fmt.Errorf("nsenter: stage 2 (pid %d): %w", res.stage2, err)
+			// Empty: every stage closed the log without an error.
+			<-logs
+			return &Process{Stage1PID: stage1, Stage2PID: res.stage2}, nil
 		}
 	}
 
