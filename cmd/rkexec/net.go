@@ -122,8 +122,8 @@ func checkNet(f *netFlags, fl *pflag.FlagSet) (*parent.NetOpt, error) {
 	if o.Binary, err = slirp.Resolve(f.slirpBinary); err != nil {
 		return nil, err
 	}
-	// What it supports is asked for now, and known by the time slirp4netns starts.
-	o.Probed = slirp.ProbeLater(o.Binary)
+	// What every slirp4netns since v0.4.0 supports; one that exits at once is asked why.
+	o.Features = slirp.Assumed()
 	if err := checkTun(); err != nil {
 		return nil, err
 	}

@@ -50,9 +50,8 @@ const (
 type Options struct {
 	// Binary is slirp4netns's absolute path (from Resolve).
 	Binary string
-	// Features of Binary (from Probe); when nil, Probed gives them (from ProbeLater).
+	// Features of Binary (from Probe, or Assumed).
 	Features *Features
-	Probed   func() (*Features, error)
 	// Target is the namespace to serve.
 	Target Target
 	// IfName is the tap device's name; empty for DefaultIfName.
@@ -112,15 +111,8 @@ type Process struct {
 // Args computes slirp4netns's arguments and the network it will set up.
 func (o *Options) args() ([]string, Network, error) {
 	var n Network
-	if o.Features == nil && o.Probed != nil {
-		f, err := o.Probed()
-		if err != nil {
-			return nil, n, err
-		}
-		o.Features = f
-	}
 	if o.Binary == "" || o.Features == nil {
-		return nil, n, errors.New("slirp4netns: no binary (Resolve and Probe it first)")
+		return nil, n, errors.New("slirp4netns: no binary or no features (Resolve it, then Probe or Assumed)")
 	}
 	f := o.Features
 	n.IfName = o.IfName
@@ -352,6 +344,10 @@ func (p *Process) Ready() error {
 		err = fmt.Errorf("slirp4netns did not report the network up within %s", p.timeout)
 	}
 	p.Close()
+	if _, perr := Probe(p.binary); perr != nil {
+		// Too old for the flags it was given (Assumed), or not a slirp4netns at all: that says more.
+		return fmt.Errorf("%w (%v)", perr, err)
+	}
 	return fmt.Errorf("%w: %s %v: %s", err, p.binary, p.Args, p.stderr.String())
 }
 

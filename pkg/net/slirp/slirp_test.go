@@ -316,7 +316,7 @@ func TestResolveMissing(t *testing.T) {
 
 // TestAttachesToAPersistentTap: slirp4netns configures a tap device that exists already (as the
 // child creates it) and leaves it when it ends, so its exit does not wait for the device's removal;
-// Spawn returns before the network is up, Ready waits; the features can come from ProbeLater.
+// Spawn returns before the network is up, Ready waits; the features can be the Assumed ones.
 func TestAttachesToAPersistentTap(t *testing.T) {
 	bin, _ := slirpBinary(t)
 	ns := nettest.New(t)
@@ -329,7 +329,7 @@ func TestAttachesToAPersistentTap(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	p, err := Spawn(Options{Binary: bin, Probed: ProbeLater(bin), Target: Target{NetNS: ns.Path}})
+	p, err := Spawn(Options{Binary: bin, Features: Assumed(), Target: Target{NetNS: ns.Path}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,5 +352,32 @@ func TestAttachesToAPersistentTap(t *testing.T) {
 	}
 	if l := inspect(); l == nil {
 		t.Fatalf("%s went with slirp4netns: it did not attach to the persistent device", DefaultIfName)
+	}
+}
+
+// TestAssumedIsWhatSlirp4netnsSupports: the features Assumed gives without running slirp4netns are
+// those its --help shows, for the slirp4netns installed here.
+func TestAssumedIsWhatSlirp4netnsSupports(t *testing.T) {
+	_, probed := slirpBinary(t)
+	if got := Assumed(); *got != *probed {
+		t.Errorf("Assumed() = %+v, but slirp4netns --help says %+v", *got, *probed)
+	}
+}
+
+// TestReadyExplainsATooOldSlirp4netns: one that rejects the flags Assumed gives and exits is asked
+// what it supports, and the error says it is too old.
+func TestReadyExplainsATooOldSlirp4netns(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "slirp4netns")
+	script := "#!/bin/sh\nif [ \"$1\" = --help ]; then echo 'Usage: slirp4netns [OPTION]... PID TAPNAME'; echo '  -c, --configure'; exit 0; fi\necho 'slirp4netns: unrecognized option' >&2\nexit 1\n"
+	if err := os.WriteFile(bin, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Spawn(Options{Binary: bin, Features: Assumed(), Target: Target{NetNS: "/proc/self/ns/net"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = p.Ready()
+	if err == nil || !strings.Contains(err.Error(), "older than slirp4netns v0.4.0") {
+		t.Errorf("Ready: %v, want the error to say the binary is older than v0.4.0", err)
 	}
 }
