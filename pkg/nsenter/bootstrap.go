@@ -110,7 +110,7 @@ func (b *bootstrap) validate() error {
 		return bootstrapErr("root-in-go needs CLONE_NEWUSER and no CLONE_NEWNET in the clone flags")
 	}
 	if b.HandoffFD != 0 {
-		if _, _, err := parseNetHandoff(strconv.Itoa(b.HandoffFD) + ":" + b.HandoffTap); err != nil {
+		if err := checkNetHandoff(b.HandoffFD, b.HandoffTap); err != nil {
 			return err
 		}
 		if b.CloneFlags&nsTypes()[2].flag == 0 {
@@ -387,8 +387,8 @@ func decodeString(p []byte, max int, what string) (string, error) {
 	return string(p[:len(p)-1]), nil
 }
 
-// parseNetHandoff reads "FD:TAP": FD a decimal from 3 up, TAP an interface name (1 to 15 bytes, no
-// '/', ':' or white space). Mirrors parse_handoff in bootstrap.c.
+// parseNetHandoff reads "FD:TAP" (checkNetHandoff says what each may be). Mirrors parse_handoff in
+// bootstrap.c.
 func parseNetHandoff(s string) (fd int, tap string, err error) {
 	digits, tap, ok := strings.Cut(s, ":")
 	if !ok || digits == "" {
@@ -400,16 +400,22 @@ func parseNetHandoff(s string) (fd int, tap string, err error) {
 		}
 		fd = fd*10 + int(c-'0')
 	}
+	return fd, tap, checkNetHandoff(fd, tap)
+}
+
+// checkNetHandoff checks a hand-off's socket fd (3 and up) and tap device name (1 to 15 bytes, no
+// '/', ':' or white space).
+func checkNetHandoff(fd int, tap string) error {
 	if fd < 3 {
-		return 0, "", bootstrapErr("net-handoff %s: fd below 3", s)
+		return bootstrapErr("net-handoff %d:%s: fd below 3", fd, tap)
 	}
 	if len(tap) == 0 || len(tap) > 15 {
-		return 0, "", bootstrapErr("net-handoff %s: tap name of %d bytes, want 1 to 15", s, len(tap))
+		return bootstrapErr("net-handoff %d:%s: tap name of %d bytes, want 1 to 15", fd, tap, len(tap))
 	}
 	if strings.ContainsAny(tap, "/: \t\n") {
-		return 0, "", bootstrapErr("net-handoff %s: bad tap name", s)
+		return bootstrapErr("net-handoff %d:%s: bad tap name", fd, tap)
 	}
-	return fd, tap, nil
+	return nil
 }
 
 func decodeBool(p []byte, what string) (bool, error) {
